@@ -1,0 +1,172 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tl_utils import data
+
+
+@pytest.fixture
+def fresh_registry():
+    data._read_registered.cache_clear()
+    yield
+    data._read_registered.cache_clear()
+
+
+def test_available_lists_the_registry():
+    assert {"fashion-mnist", "mnist-5k", "animal-mnist", "rotten-tomatoes"} <= set(data.available())
+
+
+def test_an_unknown_name_lists_what_is_available():
+    with pytest.raises(data.UnknownDatasetError, match="Available: .*fashion-mnist.*mnist-5k"):
+        data.load("imagenet-21k")
+
+
+@pytest.mark.parametrize("name, n_train, n_test, shape", [
+    ("fashion-mnist", 55_000, 10_000, (1, 28, 28)),
+    ("mnist-5k", 3_500, 1_000, (1, 28, 28)),
+    ("animal-mnist", 7_288, 1_941, (1, 28, 28)),
+])
+def test_image_datasets_are_uint8_nchw_with_fixed_split_sizes(name, n_train, n_test, shape):
+    train, test = data.load(name, "train"), data.load(name, "test")
+    assert (len(train), len(test)) == (n_train, n_test)
+    assert train.x.dtype == torch.uint8 and tuple(train.x.shape[1:]) == shape
+    assert train.y.dtype == torch.int64 and len(train.classes) == 10
+    assert train.y.max() == 9 and train.x.max() > 200  # real pixels, not a blank array
+
+
+def test_animal_mnist_classes_are_named():
+    assert data.load("animal-mnist", "val").classes[0] == "bear"
+
+
+def test_text_dataset_is_a_list_of_strings():
+    train = data.load("rotten-tomatoes", "train")
+    assert isinstance(train.x, list) and isinstance(train.x[0], str) and train.classes == ["rotten", "fresh"]
+    assert len(train) + len(data.load("rotten-tomatoes", "val")) + len(data.load("rotten-tomatoes", "test")) == 12_752
+
+
+@pytest.mark.parametrize("name", ["animal-mnist", "rotten-tomatoes", "mnist-5k"])
+def test_no_example_is_in_two_splits(name):
+    key = (lambda t: t) if name == "rotten-tomatoes" else (lambda t: t.numpy().tobytes())
+    seen = [{key(t) for t in data.load(name, s).x} for s in ("train", "val", "test")]
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+
+
+def test_splits_do_not_depend_on_the_seed():
+    a, b = data.load("mnist-5k", "test", seed=0), data.load("mnist-5k", "test", seed=1)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+
+
+def test_n_per_class_draws_that_many_per_class_with_the_seed():
+    a = data.load("mnist-5k", "train", n_per_class=7, seed=0)
+    assert a.y.bincount().tolist() == [7] * 10
+    assert torch.equal(a.x, data.load("mnist-5k", "train", n_per_class=7, seed=0).x)
+    assert not torch.equal(a.x, data.load("mnist-5k", "train", n_per_class=7, seed=1).x)
+
+
+def test_asking_for_too_many_per_class_says_the_maximum():
+    with pytest.raises(ValueError, match="only 50 examples.*n_per_class <= 50"):
+        data.load("mnist-5k", "val", n_per_class=51)
+
+
+def test_duplicates_are_dropped_and_conflicting_copies_too():
+    x = np.array(["a", "b", "a", "c", "c"], dtype=object)
+    assert data._unique(x, np.array([0, 1, 0, 0, 1])).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("split, n", [("training", None), ("train", 0), ("train", 2.5)])
+def test_bad_arguments_are_explained(split, n):
+    with pytest.raises(ValueError, match="split must be|n_per_class must be"):
+        data.load("mnist-5k", split, n_per_class=n)
+
+
+def test_a_missing_source_names_places_and_install_command(monkeypatch, tmp_path, fresh_registry):
+    monkeypatch.setattr(data, "in_package", lambda *parts: None)  # as if not pip-installed
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TL_DATA_DIR", raising=False)
+    with pytest.raises(data.MissingSourceError) as error:
+        data.load("animal-mnist")
+    message = str(error.value)
+    assert "its package (not installed)" in message and str(tmp_path) in message
+    assert "pip install --no-deps animal-mnist==0.4" in message and "blocked" in message
+
+
+def test_a_tampered_source_is_refused_before_unpickling(monkeypatch, tmp_path, fresh_registry):
+    evil = tmp_path / "animal-mnist" / "animal_data_version_3.gz"
+    evil.parent.mkdir()
+    evil.write_bytes(b"not the real file")
+    monkeypatch.setenv("TL_DATA_DIR", str(tmp_path))
+    with pytest.raises(data.IntegrityError, match="sha256"):
+        data.load("animal-mnist")
+
+
+def test_the_unpickler_only_accepts_numpy_arrays():
+    import io
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        data._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(Evil()))).load()
+    array = data._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(np.arange(3)))).load()
+    assert array.tolist() == [0, 1, 2]
+
+
+def test_from_arrays_accepts_common_layouts():
+    nhwc = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    split = data.from_arrays(nhwc, [0, 1, 0, 1], classes=["a", "b"])
+    assert split.x.shape == (4, 3, 8, 8) and torch.equal(split.x[0, 0], torch.from_numpy(nhwc[0, ..., 0]))
+    floats = data.from_arrays(torch.rand(2, 1, 5, 5), torch.tensor([0, 1]))
+    assert floats.x.dtype == torch.uint8 and floats.classes == ["0", "1"]
+    texts = data.from_arrays(["good", "bad"], [1, 0], classes=["neg", "pos"])
+    assert texts.is_text and len(texts) == 2
+
+
+def test_from_arrays_explains_bad_input():
+    with pytest.raises(ValueError, match="labels go up to 2 but only 2 class names"):
+        data.from_arrays(np.zeros((3, 4, 4), np.uint8), [0, 1, 2], classes=["a", "b"])
+    with pytest.raises(ValueError, match=r"float images must be in \[0, 1\]"):
+        data.from_arrays(np.full((2, 4, 4), 255.0), [0, 1])
+    with pytest.raises(ValueError, match="x has 2 examples but y has 3"):
+        data.from_arrays(np.zeros((2, 4, 4), np.uint8), [0, 1, 1])
+    with pytest.raises(ValueError, match="integer labels"):
+        data.from_arrays(np.zeros((2, 4, 4), np.uint8), [0.0, 1.0])
+
+
+def _write_images(folder, classes, n, colour):
+    for i, cls in enumerate(classes):
+        (folder / cls).mkdir(parents=True)
+        for j in range(n):
+            Image.new("RGBA", (20 + j, 30), colour(i)).save(folder / cls / f"{j}.png")
+
+
+def test_a_folder_of_class_subfolders_loads_like_the_registry(tmp_path):
+    _write_images(tmp_path / "shapes", ["circle", "square"], 10, lambda i: (255 * i, 0, 0, 255))
+    train = data.load(str(tmp_path / "shapes"), "train", size=32)
+    test = data.load(str(tmp_path / "shapes"), "test", size=32)
+    assert train.classes == ["circle", "square"] and train.x.shape[1:] == (3, 32, 32)
+    assert len(train) == 16 and len(test) == 2 and train.name == "shapes"
+    assert train.x[train.y == 1][:, 0, 16, 16].min() == 255  # the red class is red
+
+
+def test_a_folder_with_split_subfolders_keeps_them(tmp_path):
+    for split, n in [("train", 3), ("test", 2)]:
+        _write_images(tmp_path / "mine" / split, ["a", "b"], n, lambda i: (0, 0, 0, 255))
+    assert len(data.load(str(tmp_path / "mine"), "train", size=16)) == 6
+    assert len(data.load(str(tmp_path / "mine"), "val", size=16)) == 0
+    assert len(data.load(str(tmp_path / "mine"), "test", size=16)) == 4
+
+
+def test_transparent_images_are_composited_on_white(tmp_path):
+    _write_images(tmp_path / "clear", ["a", "b"], 10, lambda i: (0, 0, 0, 0))
+    assert data.load(str(tmp_path / "clear"), size=8).x.min() == 255
+
+
+def test_sample_photos_are_real_rgb_images_with_labels():
+    names, images, labels = data.sample_photos()
+    assert len(names) == len(images) == len(labels) >= 8
+    assert all(im.dtype == torch.uint8 and im.shape[0] == 3 and min(im.shape[1:]) >= 256 for im in images)
+    assert labels[names.index("espresso")] >= {967} and labels[names.index("astronaut")] == set()

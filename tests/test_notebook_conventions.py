@@ -1,0 +1,81 @@
+"""Static checks on the chapters: the conventions every notebook follows."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from tl_utils import colab
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.name)
+def notebook(request):
+    return request.param, nbformat.read(request.param, as_version=4)
+
+
+def test_there_are_chapters():
+    assert NOTEBOOKS
+
+
+def test_name_title_and_toc(notebook):
+    path, nb = notebook
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert f"notebooks/{path.stem}" in (ROOT / "_toc.yml").read_text()
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_committed_without_outputs(notebook):
+    _, nb = notebook
+    assert all(not c.outputs and c.execution_count is None for c in _code(nb))
+
+
+def test_parameters_cell_and_closing_claim(notebook):
+    _, nb = notebook
+    assert sum("parameters" in c.metadata.get("tags", []) for c in _code(nb)) == 1
+    assert any("check_claim(" in c.source for c in _code(nb)[-3:])
+
+
+def test_setup_cell_is_colab_aware_and_points_at_the_repository(notebook):
+    _, nb = notebook
+    setup = _code(nb)[0].source
+    assert '"google.colab" in sys.modules' in setup
+    assert f'REPO = "{REPO_URL}"' in setup
+
+
+def _run_setup_cell(source, on_colab, monkeypatch):
+    import subprocess
+    import sys
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(args))
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", object())
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(compile(source, "setup-cell", "exec"), {})
+    return calls
+
+
+def test_setup_cell_does_nothing_off_colab_and_installs_on_colab(notebook, monkeypatch):
+    _, nb = notebook
+    source = _code(nb)[0].source
+    assert _run_setup_cell(source, on_colab=False, monkeypatch=monkeypatch) == []
+    calls = _run_setup_cell(source, on_colab=True, monkeypatch=monkeypatch)
+    assert calls[0][-1] == f"tl-hands-on @ git+{REPO_URL}" and "torch" not in " ".join(calls[0])
+    assert calls[1][-1] == "tl_utils.colab"
+
+
+def test_colab_data_packages_match_the_nodeps_requirements():
+    lines = (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+    assert [line for line in lines if line and not line.startswith("#")] == colab.DATA_PACKAGES

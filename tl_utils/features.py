@@ -1,0 +1,148 @@
+"""Extract a frozen backbone's features once, cache them on disk, train heads on them (chapter 2).
+
+A frozen backbone gives the same output for the same image every epoch, so computing it
+once and training the head on the stored vectors is the same model at a fraction of the
+cost. The cache key covers everything that changes the output: the backbone and the exact
+values of its weights, the data (name, split and a hash of its contents) and the
+preprocessing. Change any of them and the features are extracted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .data import DataSplit
+from .models import Preprocess
+from .runtime import cache_dir, get_device
+from .train import fit, progress
+
+
+@dataclass(frozen=True)
+class Features:
+    """Pooled features of one DataSplit: x (N, D) float32, y (N,), and where they came from."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    classes: list[str]
+    path: Path
+    cached: bool  # True when read from the cache rather than computed
+    seconds: float  # time spent extracting (or loading)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def _digest(*parts: object) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            h.update(part.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def cache_key(model: nn.Module, data: DataSplit, preprocess: Preprocess) -> str:
+    """A key that changes whenever the backbone, its weights, the data or the preprocessing do."""
+    weights = _digest(*model.state_dict().values())
+    name = getattr(model, "tl_name", type(model).__name__)
+    return _digest(name, weights, data.name, data.split, data.x, data.y, preprocess)
+
+
+@torch.inference_mode()
+def pooled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The backbone's pooled features (N, D): everything except the classification head."""
+    return model.forward_head(model.forward_features(x), pre_logits=True)
+
+
+def extract(
+    model: nn.Module,
+    data: DataSplit,
+    preprocess: Preprocess,
+    *,
+    batch_size: int = 256,
+    cache: Path | str | None = None,
+    device: torch.device | str | None = None,
+) -> Features:
+    """Pooled features of every image in `data`, from the cache when they are already there.
+
+    cache: the folder to keep features in (default: $TL_CACHE_DIR/features); False-y path
+    strings are not allowed: pass a folder.
+    """
+    if data.is_text:
+        raise TypeError("extract() works on images; for texts use tl_utils.features.embed_texts")
+    folder = Path(cache) if cache else cache_dir() / "features"
+    key = cache_key(model, data, preprocess)
+    path = folder / f"{getattr(model, 'tl_name', 'model')}-{data.name}-{data.split}-{key[:16]}.safetensors"
+    start = time.perf_counter()
+    if path.is_file():
+        stored = load_file(path)
+        return Features(stored["x"], stored["y"], _classes(path), path, True, time.perf_counter() - start)
+    device = torch.device(device) if device else get_device()
+    model = model.to(device).eval()
+    chunks = []
+    for i in progress(range(0, len(data), batch_size), desc=f"features of {data.name}/{data.split}"):
+        batch = data.x[i : i + batch_size].to(device)
+        chunks.append(pooled(model, preprocess(batch)).float().cpu())
+    x = torch.cat(chunks)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"x": x, "y": data.y.clone()}, tmp, metadata={"classes": json.dumps(data.classes)})
+    tmp.replace(path)  # atomic: an interrupted extraction never leaves a half-written cache file
+    return Features(x, data.y.clone(), list(data.classes), path, False, time.perf_counter() - start)
+
+
+def _classes(path: Path) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        return json.loads(f.metadata()["classes"])
+
+
+def train_head(
+    train: Features,
+    val: Features | None = None,
+    *,
+    epochs: int = 30,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    batch_size: int = 128,
+    seed: int = 0,
+    checkpoint_dir: Path | str | None = None,
+) -> tuple[nn.Linear, list[dict]]:
+    """A linear classifier trained on cached features; returns (head, history)."""
+    torch.manual_seed(seed)
+    head = nn.Linear(train.x.shape[1], len(train.classes))
+    history = fit(
+        head, (train.x, train.y), val=(val.x, val.y) if val is not None else None,
+        epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed,
+        checkpoint_dir=checkpoint_dir, device="cpu",
+    )
+    return head, history
+
+
+@torch.inference_mode()
+def embed_texts(
+    tokenizer, model: nn.Module, texts: list[str], *, max_length: int = 64, batch_size: int = 64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Mean-pooled, L2-normalised sentence embeddings (N, D) from a BERT-family encoder."""
+    device = torch.device(device) if device else get_device()
+    encoder = getattr(model, "base_model", model).to(device).eval()
+    out = []
+    for i in progress(range(0, len(texts), batch_size), desc="embedding texts"):
+        batch = tokenizer(texts[i : i + batch_size], padding=True, truncation=True,
+                          max_length=max_length, return_tensors="pt").to(device)
+        hidden = encoder(**batch).last_hidden_state  # (B, T, D)
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        out.append(nn.functional.normalize(mean, dim=-1).float().cpu())
+    return torch.cat(out)

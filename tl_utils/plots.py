@@ -1,0 +1,102 @@
+"""Small matplotlib helpers. Each returns the figure and saves nothing; the notebook decides."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+
+def _to_hwc(image: torch.Tensor | np.ndarray, rescale: bool) -> np.ndarray:
+    """(C, H, W) or (H, W) -> (H, W) or (H, W, 3) floats in [0, 1] for imshow."""
+    a = image.detach().float().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, float)
+    if a.ndim == 3:
+        a = a.transpose(1, 2, 0) if a.shape[0] in (1, 3) else a
+        a = a[..., 0] if a.shape[-1] == 1 else a
+    if rescale:
+        low, high = a.min(), a.max()
+        return (a - low) / (high - low + 1e-12)
+    return a / 255.0 if a.max() > 1 else a
+
+
+def image_grid(
+    images: Sequence | torch.Tensor,
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    rescale: bool = False,
+    cmap: str = "gray",
+    size: float = 1.6,
+    suptitle: str | None = None,
+) -> Figure:
+    """Show images in a grid: uint8 or float, (C, H, W) or (H, W).
+
+    rescale: stretch each image to its own min..max (for filters and feature maps).
+    """
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(_to_hwc(images[i], rescale), cmap=cmap)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: list[dict], metrics: Sequence[str] = ("train_acc", "val_acc"),
+                 ylabel: str = "accuracy", title: str | None = None) -> Figure:
+    """Curves of per-epoch metrics from `tl_utils.train.fit`."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    epochs = [row["epoch"] for row in history]
+    for metric in metrics:
+        ax.plot(epochs, [row[metric] for row in history], marker="o", label=metric)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def overlay_grid(
+    image: torch.Tensor,
+    maps: torch.Tensor,
+    titles: Sequence[str] | None = None,
+    ncols: int = 6,
+    size: float = 1.8,
+    suptitle: str | None = None,
+) -> Figure:
+    """Where each activation map fires, as a heat map over the image it came from.
+
+    image: (3, H, W) as the network saw it (any range); maps: (K, h, w), any h, w.
+    Only the positive part of each map is shown, upsampled to the image's size.
+    """
+    heat = torch.nn.functional.interpolate(maps.detach().float().clamp(min=0)[:, None],
+                                           size=tuple(image.shape[-2:]), mode="bilinear")[:, 0]
+    background = _to_hwc(image, rescale=True)
+    n = len(maps)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(background)
+            ax.imshow(heat[i].numpy(), cmap="magma", alpha=0.6)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
