@@ -138,3 +138,13 @@ def test_text_encoder_with_a_classification_head():
     assert len(models.stages(model)) == 7  # embeddings + 6 transformer layers
     with pytest.raises(ValueError, match="Available: minilm-l6"):
         models.load_text_encoder("gpt-5")
+
+
+def test_check_input_is_available_on_its_own():
+    models.check_input(torch.zeros(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="unscaled"):
+        models.check_input(torch.full((1, 3, 64, 64), 200.0))
+
+
+def test_pooled_features_skip_the_head(backbone):
+    assert features.pooled(backbone, torch.zeros(2, 3, 64, 64)).shape == (2, 1280)

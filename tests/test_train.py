@@ -132,3 +132,10 @@ def test_evaluate_accepts_a_datasplit_with_a_transform():
     split = data.load("mnist-5k", "val", n_per_class=5)
     scores = train.evaluate(nn.Linear(784, 10), split, transform=lambda x: x.flatten(1).float() / 255)
     assert set(scores) == {"loss", "acc"} and 0 <= scores["acc"] <= 1
+
+
+def test_progress_bars_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("TL_PROGRESS", "0")
+    assert train.progress(range(3)).disable
+    monkeypatch.setenv("TL_PROGRESS", "1")
+    assert not train.progress(range(3)).disable
