@@ -10,7 +10,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := dataset-fashion-mnist
+SYSTEM_PACKAGES := dataset-fashion-mnist openclipart-png
 # Jupyter looks for kernels here first, so notebooks run on this environment's Python.
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 

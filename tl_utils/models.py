@@ -122,33 +122,60 @@ def preprocessing(name: str = "efficientnet-lite0", size: int | None = None) -> 
 
 
 def load_backbone(
-    name: str = "efficientnet-lite0", num_classes: int | None = None, check_inputs: bool = True
+    name: str = "efficientnet-lite0",
+    num_classes: int | None = None,
+    check_inputs: bool = True,
+    pretrained: bool = True,
 ) -> nn.Module:
     """The pretrained backbone, in eval mode, with a new head of `num_classes` outputs if given.
 
     With `check_inputs`, every batch is checked against the backbone's preprocessing and a
     batch that cannot have come from it raises a ValueError instead of failing silently.
+    `pretrained=False` gives the same architecture with random weights (training from scratch).
     """
     import timm
 
     spec = _spec(name)
+    model = _pretrained(spec) if pretrained else timm.create_model(spec.timm_name, pretrained=False)
+    if num_classes is not None:
+        model.reset_classifier(num_classes)
+    if check_inputs:
+        model.conv_stem.register_forward_pre_hook(functools.partial(_check_hook, spec=spec))
+    model.tl_name = name if pretrained else f"{name}-random"  # read by tl_utils.features
+    return model.eval()
+
+
+def _pretrained(spec: BackboneSpec) -> nn.Module:
+    """The architecture filled with the packaged weights (or, failing that, timm's download)."""
+    import timm
+
     model = timm.create_model(spec.timm_name, pretrained=False)
     try:
         raw = read_source(spec.weights)
     except MissingSourceError as missing:
         try:  # the usual online route, e.g. on Colab
-            model = timm.create_model(spec.timm_name, pretrained=True)
+            return timm.create_model(spec.timm_name, pretrained=True)
         except Exception as error:
             raise MissingSourceError(f"{missing}\n(timm's download of {spec.hub_id} failed too: {error})") from None
-    else:
-        model.load_state_dict(_map_weights(torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True),
-                                           model.state_dict(), spec.n_tensors))
-    if num_classes is not None:
-        model.reset_classifier(num_classes)
-    if check_inputs:
-        model.conv_stem.register_forward_pre_hook(functools.partial(_check_hook, spec=spec))
-    model.tl_name = name  # read by tl_utils.features to key its cache
-    return model.eval()
+    state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    model.load_state_dict(_map_weights(state, model.state_dict(), spec.n_tensors))
+    return model
+
+
+def small_cnn(num_classes: int, in_channels: int = 3, width: int = 32) -> nn.Sequential:
+    """A small convolutional network to train from scratch: the baseline a transfer must beat.
+
+    conv-pool, conv-pool, then a fully connected layer on a 7x7 grid (any input of 28 px or
+    more), which keeps the spatial layout that small images are recognised by.
+    """
+    def stage(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+
+    return nn.Sequential(
+        *stage(in_channels, width), *stage(width, 2 * width),
+        nn.AdaptiveAvgPool2d(7), nn.Flatten(),
+        nn.Linear(2 * width * 49, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, num_classes),
+    )
 
 
 def _map_weights(source: dict, target: dict, n_tensors: int) -> dict:

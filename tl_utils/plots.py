@@ -100,3 +100,30 @@ def overlay_grid(
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def plot_curves(table, x: str, y: str, group: str, chance: float | None = None, logx: bool = True,
+                xlabel: str | None = None, ylabel: str | None = None, title: str | None = None) -> Figure:
+    """Mean and spread (min to max over the other columns, e.g. seeds) of y against x, per group.
+
+    table: a pandas DataFrame with one row per run.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for name, rows in table.groupby(group, sort=False):
+        stats = rows.groupby(x)[y].agg(["mean", "min", "max"])
+        line, = ax.plot(stats.index, stats["mean"], marker="o", label=name)
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15)
+    if chance is not None:
+        ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
+    if logx:
+        ax.set_xscale("log")
+        ticks = sorted(table[x].unique())
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
