@@ -170,3 +170,44 @@ def test_sample_photos_are_real_rgb_images_with_labels():
     assert len(names) == len(images) == len(labels) >= 8
     assert all(im.dtype == torch.uint8 and im.shape[0] == 3 and min(im.shape[1:]) >= 256 for im in images)
     assert labels[names.index("espresso")] >= {967} and labels[names.index("astronaut")] == set()
+
+
+def test_clipart_has_twelve_classes_and_no_placeholders():
+    train, test = data.load("clipart", "train"), data.load("clipart", "test")
+    assert train.classes[:3] == ["bird", "bug", "fish"] and len(train.classes) == 12
+    assert (len(train), len(test)) == (310, 248) and train.x.shape[1:] == (3, 96, 96)
+    assert train.y.bincount().min() >= 11  # enough for 10 labels per class
+    assert all(x.float().std() >= 1 for x in torch.cat([train.x, test.x]))  # no blank images
+
+
+def test_clipart_skips_second_listings_and_pins_its_files():
+    from pathlib import Path
+
+    root = data._clipart_root()
+    files = data._clipart_files(root)
+    assert len(files) == 673 and data._clipart_manifest(root) == data._CLIPART_MANIFEST
+    dolphin = root / "animals" / "mammals" / "dolphin.png"
+    assert dolphin.is_symlink() and dolphin.resolve().parent.name == "fish"
+    assert all((root / p).is_file() for p in data._CLIPART_PLACEHOLDERS) and isinstance(root, Path)
+
+
+def test_a_deb_is_unpacked_without_dpkg(tmp_path):
+    import io
+    import lzma
+    import tarfile
+
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:xz") as tar:
+        for name, content in [("./usr/share/openclipart/png/a/x.png", b"png!"), ("./usr/share/doc/README", b"no")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    body = payload.getvalue()
+    header = b"data.tar.xz/".ljust(16) + b"0".ljust(12) + b"0".ljust(6) * 2 + b"100644".ljust(8) + str(len(body)).encode().ljust(10) + b"`\n"
+    deb = b"!<arch>\n" + header + body + (b"\n" if len(body) % 2 else b"")
+    data._extract_deb(deb, "usr/share/openclipart/png/", tmp_path)
+    assert (tmp_path / "usr/share/openclipart/png/a/x.png").read_bytes() == b"png!"
+    assert not (tmp_path / "usr/share/doc").exists()
+    with pytest.raises(ValueError, match="not a Debian package"):
+        data._extract_deb(b"garbage", "x", tmp_path)
+    assert lzma  # the xz codec is in the standard library

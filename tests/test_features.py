@@ -11,7 +11,7 @@ def setup():
     model = models.load_backbone()
     prep = models.preprocessing(size=64)
     train = data.load("mnist-5k", "train", n_per_class=6, seed=0)
-    val = data.load("mnist-5k", "val", n_per_class=4, seed=0)
+    val = data.load("mnist-5k", "val", n_per_class=20, seed=0)
     return model, prep, train, val
 
 
@@ -41,9 +41,10 @@ def test_the_key_changes_with_weights_data_and_preprocessing(setup, tmp_path):
 def test_a_head_trained_on_cached_features_learns(setup, tmp_path):
     model, prep, train, val = setup
     head, history = features.train_head(features.extract(model, train, prep, cache=tmp_path),
-                                        features.extract(model, val, prep, cache=tmp_path), epochs=40)
+                                        features.extract(model, val, prep, cache=tmp_path))
     assert isinstance(head, torch.nn.Linear) and head.out_features == 10
-    assert history[-1]["val_acc"] > 0.5  # 6 labelled digits per class; chance is 0.1
+    assert len(history) == 300  # 60 examples = one batch per epoch: at least 300 steps
+    assert history[-1]["val_acc"] > 0.4  # 6 labelled digits per class; chance is 0.1
 
 
 def test_texts_are_not_images(setup):

@@ -110,3 +110,43 @@ def _check_02_2(answer) -> tuple[bool, str]:
     if given & {"a", "e"}:
         return False, "the head is trained after extraction: nothing about it changes the features."
     return False, "which inputs change what the frozen backbone outputs? Check each one: weights, images, preprocessing."
+
+
+# ---------------------------------------------------------------- chapter 3
+
+
+@_exercise("03.1")
+def _check_03_1(answer) -> tuple[bool, str]:
+    from . import models
+
+    model = models.load_backbone(num_classes=10)
+    total = models.count_parameters(model)
+    models.freeze_stages(model, 7)
+    expected = models.count_parameters(model, trainable_only=True)
+    if answer == expected:
+        return True, f"{expected:,} of {total:,} parameters train: stages 7 and 8 and the head."
+    if answer == total:
+        return False, "that is every parameter; count only those with requires_grad (trainable_only=True)."
+    if answer == models.count_parameters(models.head(model)):
+        return False, "that is the head alone; with 7 of 9 stages frozen, the last two stages train too."
+    return False, "freeze the first 7 stages of a 10-class model, then count the parameters that require gradients."
+
+
+@_exercise("03.2")
+def _check_03_2(answer) -> tuple[bool, str]:
+    from . import data, models, train
+
+    model = models.load_backbone(num_classes=10)
+    images = data.load("fashion-mnist", "test", n_per_class=100, seed=0).x[:32]
+    memory = train.memory_footprint(model, images, transform=models.preprocessing(size=64))
+    training = memory["gradients"] + memory["optimizer"] + memory["activations"]
+    expected = memory["activations"] / training
+    problem = _close(answer, expected, 0.02)
+    if problem:
+        return problem
+    if abs(answer - expected) <= 0.02:
+        return True, f"activations are {expected:.0%} of it: memory grows with batch and image size, not just model size."
+    with_weights = memory["activations"] / (training + memory["parameters"])
+    if abs(answer - with_weights) <= 0.02:
+        return False, "leave the weights themselves out: the table counts gradients, optimizer statistics and activations."
+    return False, "activations / (gradients + optimizer + activations), for the full model on 32 test images at 64 px."

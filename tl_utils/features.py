@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from torch import nn
 
 from .data import DataSplit
 from .models import Preprocess
+from .models import stages as _stages
 from .runtime import cache_dir, get_device
 from .train import fit, progress
 
@@ -57,11 +59,13 @@ def _digest(*parts: object) -> str:
     return h.hexdigest()
 
 
-def cache_key(model: nn.Module, data: DataSplit, preprocess: Preprocess) -> str:
-    """A key that changes whenever the backbone, its weights, the data or the preprocessing do."""
+def cache_key(model: nn.Module, data: DataSplit, preprocess: Preprocess, stage: int | None = None) -> str:
+    """A key that changes whenever the backbone, its weights, the data, the preprocessing or
+    the layer the features are taken from do."""
     weights = _digest(*model.state_dict().values())
     name = getattr(model, "tl_name", type(model).__name__)
-    return _digest(name, weights, data.name, data.split, data.x, data.y, preprocess)
+    parts = (name, weights, data.name, data.split, data.x, data.y, preprocess)
+    return _digest(*parts) if stage is None else _digest(*parts, "stage", stage)
 
 
 @torch.inference_mode()
@@ -70,41 +74,100 @@ def pooled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model.forward_head(model.forward_features(x), pre_logits=True)
 
 
+def _cache_path(model: nn.Module, data: DataSplit, preprocess: Preprocess, stage: int | None,
+                cache: Path | str | None) -> Path:
+    folder = Path(cache) if cache else cache_dir() / "features"
+    where = "" if stage is None else f"-stage{stage}"
+    key = cache_key(model, data, preprocess, stage)
+    return folder / f"{getattr(model, 'tl_name', 'model')}{where}-{data.name}-{data.split}-{key[:16]}.safetensors"
+
+
+def _load(path: Path, seconds_from: float) -> Features:
+    stored = load_file(path)
+    return Features(stored["x"], stored["y"], _classes(path), path, True, time.perf_counter() - seconds_from)
+
+
+def _save(path: Path, x: torch.Tensor, data: DataSplit) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"x": x.contiguous(), "y": data.y.clone()}, tmp, metadata={"classes": json.dumps(data.classes)})
+    tmp.replace(path)  # atomic: an interrupted extraction never leaves a half-written cache file
+
+
 def extract(
     model: nn.Module,
     data: DataSplit,
     preprocess: Preprocess,
     *,
+    stage: int | None = None,
     batch_size: int = 256,
     cache: Path | str | None = None,
     device: torch.device | str | None = None,
 ) -> Features:
     """Pooled features of every image in `data`, from the cache when they are already there.
 
-    cache: the folder to keep features in (default: $TL_CACHE_DIR/features); False-y path
-    strings are not allowed: pass a folder.
+    stage: instead of the pooled features, the output of the first `stage` stages, (N, C, H, W):
+        the input of the top part that stays trainable when the bottom is frozen (chapter 3).
+    cache: the folder to keep features in (default: $TL_CACHE_DIR/features).
     """
+    if stage is not None:
+        return extract_stages(model, data, preprocess, [stage], batch_size=batch_size, cache=cache,
+                              device=device)[stage]
     if data.is_text:
         raise TypeError("extract() works on images; for texts use tl_utils.features.embed_texts")
-    folder = Path(cache) if cache else cache_dir() / "features"
-    key = cache_key(model, data, preprocess)
-    path = folder / f"{getattr(model, 'tl_name', 'model')}-{data.name}-{data.split}-{key[:16]}.safetensors"
+    path = _cache_path(model, data, preprocess, None, cache)
     start = time.perf_counter()
     if path.is_file():
-        stored = load_file(path)
-        return Features(stored["x"], stored["y"], _classes(path), path, True, time.perf_counter() - start)
+        return _load(path, start)
     device = torch.device(device) if device else get_device()
     model = model.to(device).eval()
     chunks = []
     for i in progress(range(0, len(data), batch_size), desc=f"features of {data.name}/{data.split}"):
-        batch = data.x[i : i + batch_size].to(device)
-        chunks.append(pooled(model, preprocess(batch)).float().cpu())
+        chunks.append(pooled(model, preprocess(data.x[i : i + batch_size].to(device))).float().cpu())
     x = torch.cat(chunks)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({"x": x, "y": data.y.clone()}, tmp, metadata={"classes": json.dumps(data.classes)})
-    tmp.replace(path)  # atomic: an interrupted extraction never leaves a half-written cache file
+    _save(path, x, data)
     return Features(x, data.y.clone(), list(data.classes), path, False, time.perf_counter() - start)
+
+
+def extract_stages(
+    model: nn.Module,
+    data: DataSplit,
+    preprocess: Preprocess,
+    stages: Sequence[int],
+    *,
+    batch_size: int = 256,
+    cache: Path | str | None = None,
+    device: torch.device | str | None = None,
+) -> dict[int, Features]:
+    """The output of the first k stages for every k in `stages`, computed in one pass.
+
+    Returns {k: Features with x of shape (N, C, H, W)}; each is cached like `extract`'s.
+    """
+    if data.is_text:
+        raise TypeError("extract_stages() works on images")
+    trunk = _stages(model)
+    if not all(1 <= k <= len(trunk) for k in stages):
+        raise ValueError(f"stages must be between 1 and {len(trunk)}, got {list(stages)}")
+    start = time.perf_counter()
+    paths = {k: _cache_path(model, data, preprocess, k, cache) for k in stages}
+    out = {k: _load(path, start) for k, path in paths.items() if path.is_file()}
+    missing = sorted(set(stages) - set(out))
+    if missing:
+        device = torch.device(device) if device else get_device()
+        model = model.to(device).eval()
+        chunks: dict[int, list[torch.Tensor]] = {k: [] for k in missing}
+        for i in progress(range(0, len(data), batch_size), desc=f"stage outputs of {data.name}/{data.split}"):
+            with torch.inference_mode():
+                h = preprocess(data.x[i : i + batch_size].to(device))
+                for k, stage in enumerate(trunk[: max(missing)], start=1):
+                    h = stage(h)
+                    if k in chunks:
+                        chunks[k].append(h.float().cpu())
+        for k in missing:
+            x = torch.cat(chunks[k])
+            _save(paths[k], x, data)
+            out[k] = Features(x, data.y.clone(), list(data.classes), paths[k], False, time.perf_counter() - start)
+    return {k: out[k] for k in stages}
 
 
 def _classes(path: Path) -> list[str]:

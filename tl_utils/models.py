@@ -233,16 +233,31 @@ def imagenet_classes() -> list[str]:
 def stages(model: nn.Module) -> list[nn.Module]:
     """The backbone's trunk as an ordered list, input side first (the head is not included).
 
-    EfficientNet: stem, its 7 blocks, the final 1x1 conv. BERT-family encoders: the
-    embeddings, then each transformer layer. Freezing "the first k stages" means these.
+    EfficientNet: the stem, its 7 blocks, the final 1x1 conv (9 stages, each callable, so
+    running them in order reproduces the trunk). BERT-family encoders: the embeddings, then
+    each transformer layer. Freezing "the first k stages" means these.
     """
     if hasattr(model, "conv_stem") and hasattr(model, "blocks"):
-        return [nn.ModuleList([model.conv_stem, model.bn1]), *model.blocks,
-                nn.ModuleList([model.conv_head, model.bn2])]
+        return [nn.Sequential(model.conv_stem, model.bn1), *model.blocks,
+                nn.Sequential(model.conv_head, model.bn2)]
     base = getattr(model, "base_model", model)
     if hasattr(base, "embeddings") and hasattr(base, "encoder"):
         return [base.embeddings, *base.encoder.layer]
     raise TypeError(f"don't know the stages of a {type(model).__name__}")
+
+
+def split(model: nn.Module, k: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """(bottom, top): the first `k` stages, and everything after them up to the logits.
+
+    top(bottom(x)) equals model(x). Both share the model's modules, so training `top`
+    trains the model. With the bottom frozen, its output can be computed once and cached
+    (tl_utils.features.extract(..., stage=k)), and only the top runs each epoch (chapter 3).
+    """
+    trunk = stages(model)
+    if not hasattr(model, "global_pool") or not 0 <= k <= len(trunk):
+        raise ValueError(f"split needs an EfficientNet and 0 <= k <= {len(trunk)}, got k={k}")
+    pool_and_head = [model.global_pool, nn.Dropout(getattr(model, "drop_rate", 0.0)), model.classifier]
+    return nn.Sequential(*trunk[:k]), nn.Sequential(*trunk[k:], *pool_and_head)
 
 
 def head(model: nn.Module) -> nn.Module:
@@ -264,6 +279,18 @@ def freeze_stages(model: nn.Module, n_frozen: int) -> None:
     for stage in trunk[:n_frozen]:
         for param in stage.parameters():
             param.requires_grad_(False)
+
+
+def unfreezing_schedule(n_stages: int, epochs: int, first: int = 1, per_epoch: int = 1) -> list[int]:
+    """Gradual unfreezing (ULMFiT, chapter 3): how many stages stay frozen in each epoch.
+
+    The first epoch trains the head and the top `first` stages; each later epoch unfreezes
+    `per_epoch` more, top down. E.g. unfreezing_schedule(9, 4, per_epoch=3) -> [8, 5, 2, 0].
+    Pass the list to tl_utils.train.fit(..., frozen_stages=...).
+    """
+    if epochs < 1 or first < 0 or per_epoch < 1:
+        raise ValueError("epochs and per_epoch must be at least 1, first at least 0")
+    return [max(0, n_stages - first - per_epoch * epoch) for epoch in range(epochs)]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -14,19 +14,19 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .models import set_bn_mode
+from .models import freeze_stages, set_bn_mode
 from .runtime import get_device
 
 Inputs = torch.Tensor | Mapping[str, torch.Tensor]
 
 
-def progress(iterable, **kwargs):
+def progress(iterable=None, **kwargs):
     """A tqdm progress bar (off when the environment variable TL_PROGRESS is 0, as in CI)."""
     from tqdm.auto import tqdm
 
@@ -119,6 +119,7 @@ def fit(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     penalty: Callable[[nn.Module, Inputs], torch.Tensor] | None = None,
     bn_mode: str = "frozen",
+    frozen_stages: Sequence[int] | None = None,
     checkpoint_dir: Path | str | None = None,
     device: torch.device | str | None = None,
     seed: int = 0,
@@ -132,13 +133,17 @@ def fit(
     augment: applied before it, to training batches only.
     penalty(model, inputs): added to the loss (EWC, L2-SP and friends, chapter 7).
     bn_mode: how BatchNorm behaves during training, see tl_utils.models.set_bn_mode.
+    frozen_stages: for gradual unfreezing, the number of frozen stages in each epoch (see
+        tl_utils.models.unfreezing_schedule); the default optimizer then covers every parameter.
     checkpoint_dir: save after every epoch and resume from there when run again.
     """
     device = torch.device(device) if device else get_device()
     inputs, labels = _as_pair(train)
     model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+    if frozen_stages is not None and len(frozen_stages) != epochs:
+        raise ValueError(f"frozen_stages has {len(frozen_stages)} entries for {epochs} epochs: give one per epoch")
+    params = [p for p in model.parameters() if p.requires_grad or frozen_stages is not None]
+    if not any(p.requires_grad for p in model.parameters()) and frozen_stages is None:
         raise ValueError("every parameter of the model is frozen: there is nothing to train")
     if optimizer is None:
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -149,7 +154,7 @@ def fit(
     start_epoch = 0
 
     ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-    run_id = _fingerprint(epochs=epochs, batch_size=batch_size, n=n, seed=seed,
+    run_id = _fingerprint(epochs=epochs, batch_size=batch_size, n=n, seed=seed, frozen=frozen_stages,
                           optimizer=type(optimizer).__name__, lr=[g["lr"] for g in optimizer.param_groups])
     if ckpt and ckpt.is_file():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -169,14 +174,16 @@ def fit(
             torch.cuda.set_rng_state(state["rng_cuda"])
         history, start_epoch = state["history"], state["epoch"]
 
+    bar = progress(total=epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, desc="training")
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
+        if frozen_stages is not None:
+            freeze_stages(model, frozen_stages[epoch])
         model.train()
         set_bn_mode(model, bn_mode)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 10_007 + epoch))
         total_loss, correct = 0.0, 0
-        bar = progress(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{epochs}")
-        for step in bar:
+        for step in range(steps_per_epoch):
             index = order[step * batch_size : (step + 1) * batch_size]
             x, y = _take(inputs, index, device), labels[index].to(device)
             if augment is not None:
@@ -206,6 +213,7 @@ def fit(
                 scheduler.step()
             total_loss += loss.item() * len(index)
             correct += (logits.argmax(1) == y).sum().item()
+            bar.update()
         row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n,
                "lr": optimizer.param_groups[0]["lr"]}
         if val is not None:
@@ -213,8 +221,10 @@ def fit(
             row.update(val_loss=scores["loss"], val_acc=scores["acc"])
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
+        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("epoch", "train_loss", "val_acc")})
         if ckpt:
             _save_checkpoint(ckpt, run_id, model, optimizer, scheduler, scaler, epoch + 1, history, device)
+    bar.close()
     model.eval()
     return history
 
@@ -236,3 +246,31 @@ def _save_checkpoint(path: Path, run_id: str, model, optimizer, scheduler, scale
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
+
+
+def memory_footprint(model: nn.Module, inputs: torch.Tensor, *, transform: Callable | None = None,
+                     optimizer_states: int = 2) -> dict[str, float]:
+    """Megabytes a training step needs, measured on one batch (chapter 3).
+
+    parameters: all weights; gradients: one per trainable weight; optimizer: `optimizer_states`
+    per trainable weight (2 for Adam/AdamW); activations: every tensor autograd keeps from the
+    forward pass for the backward pass, the part that grows with batch size and image size.
+    """
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in weights:  # weights are counted once, as parameters
+            saved[storage.data_ptr()] = storage.nbytes()  # each storage once
+        return t
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = _forward(model, transform(inputs) if transform else inputs)
+    del out
+    trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    mb = 1 / 2**20
+    return {"parameters": sum(p.numel() * p.element_size() for p in model.parameters()) * mb,
+            "gradients": trainable * mb, "optimizer": optimizer_states * trainable * mb,
+            "activations": sum(saved.values()) * mb}

@@ -1,0 +1,72 @@
+"""k-NN and subsets of features, the curve plot, and the exercise self-checks."""
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from tl_utils import data, exercises, features, plots
+
+
+def _features(x, y, n_classes):
+    return features.Features(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y), [str(i) for i in range(n_classes)],
+                             Path("unused"), False, 0.0)
+
+
+def test_knn_votes_by_cosine_similarity():
+    train = _features([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], [0, 0, 1, 1], 2)
+    test = _features([[5, 0.2], [0.1, 3]], [0, 1], 2)  # lengths differ, directions match
+    assert features.knn_accuracy(train, test, k=3) == 1.0
+    assert features.knn_accuracy(train, dataclasses.replace(test, y=torch.tensor([1, 0])), k=1) == 0.0
+
+
+def test_knn_works_on_raw_images_too():
+    split = data.load("mnist-5k", "val", n_per_class=5)
+    assert 0.3 < features.knn_accuracy(split, split, k=1) <= 1.0  # each image is its own neighbour
+
+
+def test_subsets_of_features_and_per_class_samples():
+    f = _features(torch.arange(12).view(6, 2), [0, 0, 0, 1, 1, 1], 2)
+    index = data.sample_per_class(f.y, 2, seed=0)
+    assert len(index) == 4 and f.subset(index).y.tolist().count(1) == 2
+    assert data.sample_per_class(f.y, 2, seed=0).tolist() == index.tolist()
+
+
+def test_plot_curves_shows_mean_and_range():
+    table = pd.DataFrame({"k": [1, 1, 10, 10] * 2, "acc": [0.1, 0.3, 0.5, 0.7, 0.2, 0.2, 0.4, 0.4],
+                          "method": ["a"] * 4 + ["b"] * 4})
+    fig = plots.plot_curves(table, "k", "acc", "method", chance=0.1)
+    ax = fig.axes[0]
+    assert ax.lines[0].get_ydata().tolist() == [0.2, 0.6] and ax.get_xscale() == "log"
+
+
+def test_exercise_checks_hint_and_raise_when_strict(capsys, monkeypatch):
+    monkeypatch.delenv("TL_STRICT_CLAIMS", raising=False)
+    exercises.check("02.2", {"a", "b"})
+    assert "Not yet (02.2)" in capsys.readouterr().out
+    exercises.check("02.2", "b c d")
+    assert "Correct (02.2)" in capsys.readouterr().out
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    with pytest.raises(exercises.ExerciseError):
+        exercises.check("02.2", {"e"})
+    with pytest.raises(KeyError, match="02.1"):
+        exercises.check("99.9", 1)
+
+
+def test_numeric_checks_explain_percentages(monkeypatch, capsys):
+    monkeypatch.delenv("TL_STRICT_CLAIMS", raising=False)
+    exercises.check("02.1", 35.0)
+    assert "fraction between 0 and 1" in capsys.readouterr().out
+    exercises.check("02.1", "0.3")
+    assert "expected a number" in capsys.readouterr().out
+
+
+def test_every_exercise_in_the_notebooks_has_a_check():
+    import re
+
+    ids = set()
+    for notebook in Path(__file__).resolve().parents[1].glob("notebooks/*.ipynb"):
+        ids |= set(re.findall(r'exercises\.check\(\\?"(\d\d\.\d)', notebook.read_text()))
+    assert ids and ids <= set(exercises.available())
