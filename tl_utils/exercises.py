@@ -150,3 +150,78 @@ def _check_03_2(answer) -> tuple[bool, str]:
     if abs(answer - with_weights) <= 0.02:
         return False, "leave the weights themselves out: the table counts gradients, optimizer statistics and activations."
     return False, "activations / (gradients + optimizer + activations), for the full model on 32 test images at 64 px."
+
+
+# ---------------------------------------------------------------- chapter 4
+
+
+@_exercise("04.1")
+def _check_04_1(answer) -> tuple[bool, str]:
+    from . import schedules
+
+    curve = schedules.curve(schedules.slanted_triangular(120, cut_frac=0.1, ratio=32), 120)
+    peak, last = max(range(120), key=curve.__getitem__), curve[119]
+    try:
+        step, fraction = answer
+    except (TypeError, ValueError):
+        return False, "answer with a pair (step, fraction), e.g. (10, 0.5)"
+    if step != peak:
+        return False, "the rate rises for cut_frac of the steps, counting from step 0; where does the rise end?"
+    if abs(fraction - last) > 0.005:
+        return False, "at the end the rate falls towards peak / ratio; compute the multiplier at step 119."
+    return True, f"the peak is at step {peak}; the last step runs at {last:.1%} of it, close to 1/32."
+
+
+@_exercise("04.2")
+def _check_04_2(answer) -> tuple[bool, str]:
+    expected = 1e-3 / 1.5**9
+    problem = _close(answer, expected, 0)
+    if problem and "fraction" not in problem[1]:
+        return problem
+    if isinstance(answer, (int, float)) and abs(answer - expected) <= 0.01 * expected:
+        return True, f"1e-3 / 1.5^9 = {expected:.2e}: the stem is the ninth stage below the head."
+    if isinstance(answer, (int, float)) and abs(answer - 1e-3 / 1.5**8) <= 0.01 * 1e-3 / 1.5**8:
+        return False, "one stage off: the top stage (stage 8) already gets 1e-3 / 1.5."
+    return False, "use schedules.layerwise_groups and look for the group named 'stage 0'."
+
+
+# ---------------------------------------------------------------- chapter 5
+
+
+@_exercise("05.1")
+def _check_05_1(answer) -> tuple[bool, str]:
+    from . import data
+
+    y = data.load("airline-tweets", "test").y
+    expected = ((y == 0).sum() / (y != 1).sum()).item()
+    problem = _close(answer, expected, 0.005)
+    if problem:
+        return problem
+    if abs(answer - expected) <= 0.005:
+        return True, f"{expected:.1%}: a model must beat this before its accuracy means anything here."
+    if abs(answer - (y == 0).float().mean().item()) <= 0.005:
+        return False, "remove the neutral tweets first: count negatives among negatives and positives only."
+    return False, "count the negative tweets and divide by the number of negative and positive ones."
+
+
+@_exercise("05.2")
+def _check_05_2(answer) -> tuple[bool, str]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    from . import data, features, models
+
+    train = data.load("rotten-tomatoes", "train", n_per_class=500, seed=0)
+    test = data.load("rotten-tomatoes", "test", n_per_class=250, seed=0)
+    tokenizer, encoder = models.load_text_encoder("minilm-l6")
+    embed = lambda texts: features.embed_texts(tokenizer, encoder, texts, max_length=64).numpy()  # noqa: E731
+    pred = LogisticRegression(max_iter=2000).fit(embed(train.x), train.y.numpy()).predict(embed(test.x))
+    expected = f1_score(test.y.numpy(), pred, average="macro")
+    problem = _close(answer, expected, 0.005)
+    if problem:
+        return problem
+    if abs(answer - expected) <= 0.005:
+        return True, f"macro F1 {expected:.1%}: on a balanced test set it is close to the accuracy."
+    if abs(answer - f1_score(test.y.numpy(), pred)) <= 0.005:
+        return False, "that is the F1 of the 'fresh' class alone; average over both classes (average='macro')."
+    return False, "use the chapter's defaults (500 reviews per class, 250 test per class, 64 tokens) and f1_score(..., average='macro')."

@@ -39,6 +39,11 @@ def _as_pair(data) -> tuple[Inputs, torch.Tensor]:
     inputs, labels = data
     if isinstance(inputs, list):
         raise TypeError("got a list of texts: tokenise them first (see chapter 5), then pass the dict of tensors")
+    if not isinstance(labels, torch.Tensor):
+        try:
+            labels = torch.as_tensor(list(labels), dtype=torch.long)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"labels must be a tensor or a sequence of ints, got {type(labels).__name__}") from error
     return inputs, labels
 
 
