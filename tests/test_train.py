@@ -40,7 +40,7 @@ def test_an_interrupted_run_resumes_exactly(digits, tmp_path):
 
     calls = {"n": 0}
 
-    def crash_in_epoch_3(model, inputs):  # a penalty of zero that "crashes" mid-epoch 3
+    def crash_in_epoch_3(model, inputs, logits):  # a penalty of zero that "crashes" mid-epoch 3
         calls["n"] += 1
         if calls["n"] == 2 * 19 + 5:  # 300 examples / 16 = 19 steps per epoch
             raise KeyboardInterrupt
@@ -54,7 +54,7 @@ def test_an_interrupted_run_resumes_exactly(digits, tmp_path):
 
     resumed = _model(seed=99)  # a fresh process would start from other weights
     history = train.fit(resumed, train_set, val=val_set, epochs=4, batch_size=16, seed=2,
-                        penalty=lambda m, x: torch.zeros(()), checkpoint_dir=tmp_path)
+                        penalty=lambda m, x, z: torch.zeros(()), checkpoint_dir=tmp_path)
     drop = ("seconds",)  # wall time differs, everything else must not
     assert [{k: v for k, v in r.items() if k not in drop} for r in history] == \
            [{k: v for k, v in r.items() if k not in drop} for r in expected]
@@ -124,7 +124,7 @@ def test_dict_inputs_and_model_outputs_with_logits(digits):
 
 def test_penalty_is_added_to_the_loss(digits):
     plain = train.fit(_model(), digits[0], epochs=1, seed=0)
-    pulled = train.fit(_model(), digits[0], epochs=1, seed=0, penalty=lambda m, x: torch.tensor(5.0))
+    pulled = train.fit(_model(), digits[0], epochs=1, seed=0, penalty=lambda m, x, z: torch.tensor(5.0))
     assert pulled[0]["train_loss"] == pytest.approx(plain[0]["train_loss"] + 5.0, abs=1e-4)
 
 

@@ -49,7 +49,7 @@ from PIL import Image
 from .runtime import cache_dir
 from .sources import IntegrityError, MissingSourceError, Source, in_package, read_source
 
-__all__ = ["DataSplit", "available", "load", "from_arrays", "sample_per_class", "UnknownDatasetError",
+__all__ = ["DataSplit", "available", "load", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
            "MissingSourceError", "IntegrityError", "REGISTRY"]
 
 SPLITS = ("train", "val", "test")
@@ -461,6 +461,21 @@ def load(
     xs = x[index]
     x_out = xs.tolist() if xs.dtype == object else torch.from_numpy(np.ascontiguousarray(xs))
     return DataSplit(x_out, torch.from_numpy(y[index].astype(np.int64)), list(classes), name, split)
+
+
+def select_classes(split: DataSplit, classes: Sequence[int]) -> DataSplit:
+    """Only the examples of `classes` (original label numbers), relabelled 0..len(classes)-1.
+
+    E.g. two halves of one dataset as a source and a target task (chapters 6 and 7).
+    """
+    classes = list(classes)
+    if not classes or not set(classes) <= set(range(len(split.classes))):
+        raise ValueError(f"classes must be label numbers of {split.name!r}: 0..{len(split.classes) - 1}")
+    keep = [i for i, y in enumerate(split.y.tolist()) if y in classes]
+    mapping = {c: i for i, c in enumerate(classes)}
+    subset = split.subset(keep)
+    return DataSplit(subset.x, torch.tensor([mapping[y] for y in subset.y.tolist()], dtype=torch.long),
+                     [split.classes[c] for c in classes], split.name, split.split)
 
 
 # ---------------------------------------------------------------- bring your own data

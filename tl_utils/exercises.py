@@ -225,3 +225,59 @@ def _check_05_2(answer) -> tuple[bool, str]:
     if abs(answer - f1_score(test.y.numpy(), pred)) <= 0.005:
         return False, "that is the F1 of the 'fresh' class alone; average over both classes (average='macro')."
     return False, "use the chapter's defaults (500 reviews per class, 250 test per class, 64 tokens) and f1_score(..., average='macro')."
+
+
+# ---------------------------------------------------------------- chapter 6
+
+
+@_exercise("06.1")
+def _check_06_1(answer) -> tuple[bool, str]:
+    try:
+        value, negative = answer
+    except (TypeError, ValueError):
+        return False, "answer with a pair (gap, is_negative_transfer), e.g. (0.1, False)"
+    if abs(value + 0.06) < 1e-6:
+        return False, "the sign is reversed: the gap is the error WITH the source minus the error WITHOUT it."
+    if abs(value - 0.06) > 1e-6:
+        return False, "subtract the two errors as fractions: 0.31 - 0.25."
+    if negative is not True:
+        return False, "the gap is right; a positive gap means the source made things worse."
+    return True, "a gap of +0.06: six points of error added by the source, negative transfer."
+
+
+@_exercise("06.2")
+def _check_06_2(answer) -> tuple[bool, str]:
+    given = _letters(answer)
+    if given is None:
+        return False, "answer with a set of letters, e.g. {'a', 'b'}"
+    if given == {"a", "c", "d"}:
+        return True, "a broader source, fine-tuning and fewer transferred layers all shrank the gap."
+    if "b" in given:
+        return False, "freezing more made it worse: frozen deep features were the riskiest transfer in the heat map."
+    if "e" in given:
+        return False, "more training on the source makes its top layers more specific to the source, not less."
+    return False, "look at the heat map's rows for each method, and at ImageNet's row."
+
+
+# ---------------------------------------------------------------- chapter 7
+
+
+@_exercise("07.1")
+def _check_07_1(answer) -> tuple[bool, str]:
+    if answer == 1100:
+        return True, "1000 new images plus 10% of the 1000 old ones."
+    if answer == 100:
+        return False, "that is only the replayed part; the new task's images are all there too."
+    return False, "count the new images and add the fraction of the old ones that is replayed."
+
+
+@_exercise("07.2")
+def _check_07_2(answer) -> tuple[bool, str]:
+    if isinstance(answer, torch.Tensor):
+        answer = answer.item()
+    if not isinstance(answer, float) or not 0 <= answer <= 1:
+        return False, "answer with a fraction between 0 and 1, computed from the chapter's `fisher`"
+    if answer > 0.5:
+        return False, "that is most weights; compare each value with max / 100, not with the mean."
+    return True, (f"only {answer:.1%} of the weights matter much for task A by this measure; EWC lets the rest move. "
+                  "(This check cannot recompute the Fisher, so it only checks the order of magnitude.)")

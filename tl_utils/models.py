@@ -162,20 +162,45 @@ def _pretrained(spec: BackboneSpec) -> nn.Module:
     return model
 
 
-def small_cnn(num_classes: int, in_channels: int = 3, width: int = 32) -> nn.Sequential:
+class SmallCNN(nn.Sequential):
+    """conv-pool, conv-pool, a fully connected layer, the head: three stages and a head."""
+
+    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 32):
+        def block(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+
+        super().__init__(
+            *block(in_channels, width), *block(width, 2 * width),
+            nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(2 * width * 49, 128), nn.ReLU(), nn.Dropout(0.3),
+            nn.Linear(128, num_classes),
+        )
+        self.in_channels, self.width = in_channels, width
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):  # a plain Sequential sharing these modules, e.g. model[:-1]
+            return nn.Sequential(*list(self)[index])
+        return super().__getitem__(index)
+
+
+def small_cnn(num_classes: int, in_channels: int = 3, width: int = 32) -> SmallCNN:
     """A small convolutional network to train from scratch: the baseline a transfer must beat.
 
     conv-pool, conv-pool, then a fully connected layer on a 7x7 grid (any input of 28 px or
-    more), which keeps the spatial layout that small images are recognised by.
+    more), which keeps the spatial layout that small images are recognised by. Its stages
+    (tl_utils.models.stages) are the two conv blocks and the fully connected block.
     """
-    def stage(c_in: int, c_out: int) -> list[nn.Module]:
-        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+    return SmallCNN(num_classes, in_channels, width)
 
-    return nn.Sequential(
-        *stage(in_channels, width), *stage(width, 2 * width),
-        nn.AdaptiveAvgPool2d(7), nn.Flatten(),
-        nn.Linear(2 * width * 49, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, num_classes),
-    )
+
+def transfer_small_cnn(source: SmallCNN, num_classes: int, keep: int) -> SmallCNN:
+    """A new SmallCNN for `num_classes` that reuses the first `keep` stages of `source` (copied)
+    and starts the later stages and the head from scratch (chapter 6: transfer fewer layers)."""
+    if not 0 <= keep <= 3:
+        raise ValueError(f"a SmallCNN has 3 stages; keep must be 0..3, got {keep}")
+    model = SmallCNN(num_classes, source.in_channels, source.width)
+    for mine, theirs in zip(stages(model)[:keep], stages(source)[:keep]):
+        mine.load_state_dict(theirs.state_dict())
+    return model
 
 
 def _map_weights(source: dict, target: dict, n_tensors: int) -> dict:
@@ -235,8 +260,11 @@ def stages(model: nn.Module) -> list[nn.Module]:
 
     EfficientNet: the stem, its 7 blocks, the final 1x1 conv (9 stages, each callable, so
     running them in order reproduces the trunk). BERT-family encoders: the embeddings, then
-    each transformer layer. Freezing "the first k stages" means these.
+    each transformer layer. SmallCNN: its two conv blocks and its fully connected block.
+    Freezing "the first k stages" means these.
     """
+    if isinstance(model, SmallCNN):
+        return [model[0:4], model[4:8], model[8:12]]
     if hasattr(model, "conv_stem") and hasattr(model, "blocks"):
         return [nn.Sequential(model.conv_stem, model.bn1), *model.blocks,
                 nn.Sequential(model.conv_head, model.bn2)]
@@ -262,6 +290,8 @@ def split(model: nn.Module, k: int) -> tuple[nn.Sequential, nn.Sequential]:
 
 def head(model: nn.Module) -> nn.Module:
     """The classification head: what a new task replaces."""
+    if isinstance(model, SmallCNN):
+        return model[-1]
     if hasattr(model, "get_classifier"):
         return model.get_classifier()
     if hasattr(model, "classifier"):

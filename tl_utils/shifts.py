@@ -49,3 +49,12 @@ def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
     fill = x[:, :, :1, :1]  # the top-left pixel: the background of most of the course's images
     out = F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
     return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def permute_pixels(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Every image's pixels shuffled by one fixed permutation: all the information is still
+    there, all the spatial structure is gone (chapter 6's degenerate source)."""
+    _check(images)
+    n, c, h, w = images.shape
+    order = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
+    return images.reshape(n, c, h * w)[:, :, order].reshape(n, c, h, w)

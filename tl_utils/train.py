@@ -122,7 +122,8 @@ def fit(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    penalty: Callable[[nn.Module, Inputs], torch.Tensor] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    penalty: Callable[[nn.Module, Inputs, torch.Tensor], torch.Tensor] | None = None,
     bn_mode: str = "frozen",
     frozen_stages: Sequence[int] | None = None,
     checkpoint_dir: Path | str | None = None,
@@ -136,7 +137,8 @@ def fit(
     scheduler: stepped after every batch (so schedules are written in steps).
     transform: applied to every batch on the device (e.g. the backbone's preprocessing);
     augment: applied before it, to training batches only.
-    penalty(model, inputs): added to the loss (EWC, L2-SP and friends, chapter 7).
+    loss_fn(logits, labels): the loss (default: cross-entropy), e.g. one softmax per task (chapter 7).
+    penalty(model, inputs, logits): added to the loss (EWC, L2-SP, LwF: tl_utils.forgetting).
     bn_mode: how BatchNorm behaves during training, see tl_utils.models.set_bn_mode.
     frozen_stages: for gradual unfreezing, the number of frozen stages in each epoch (see
         tl_utils.models.unfreezing_schedule); the default optimizer then covers every parameter.
@@ -197,9 +199,9 @@ def fit(
                 logits = _forward(model, transform(x) if transform else x)
                 if epoch == start_epoch and step == 0:
                     _check_labels(labels, logits)
-                loss = nn.functional.cross_entropy(logits.float(), y)
+                loss = (loss_fn or nn.functional.cross_entropy)(logits.float(), y)
                 if penalty is not None:
-                    loss = loss + penalty(model, x)
+                    loss = loss + penalty(model, x, logits)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
