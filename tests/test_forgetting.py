@@ -54,12 +54,16 @@ def test_ewc_weights_the_pull_by_the_fisher():
     assert penalty(net, None, None).item() == pytest.approx(4.0 / 2 * 3 * 0.25)
 
 
-def test_lwf_is_zero_when_the_model_still_agrees_with_its_old_self():
+def test_lwf_is_the_distillation_loss_on_the_old_outputs():
     net = _net()
-    penalty = F.lwf(copy.deepcopy(net), slice(0, 2), strength=1.0)
+    penalty = F.lwf(copy.deepcopy(net), slice(0, 2), strength=0.5, temperature=2.0)
     x = torch.randn(6, 4)
-    assert penalty(net, x, net(x)).item() == pytest.approx(0, abs=1e-6)
-    assert penalty(net, x, -5 * net(x)).item() > 0.1  # the old head's preferences reversed
+    assert penalty(net, x, net(x)).item() == pytest.approx(0, abs=1e-6)  # still agrees with its old self
+    new = torch.randn(6, 3)
+    old = net(x)[:, :2].detach()
+    q, log_p = (old / 2).softmax(dim=1), (new[:, :2] / 2).log_softmax(dim=1)
+    expected = 0.5 * 4 * (q * (q.log() - log_p)).sum(dim=1).mean()
+    assert penalty(net, x, new).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_replay_adds_a_fraction_of_the_old_data():
