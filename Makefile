@@ -2,20 +2,22 @@
 #   make book   execute the chapters and build the HTML book into _build/html
 #   make test   the whole test suite (what CI runs)
 #   make lab    open the chapters in JupyterLab
+#   make student / make solutions   classroom notebooks under _build/student and _build/solutions
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages book test lab lock clean
+.PHONY: help setup system-packages book test lab student solutions lock clean
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := dataset-fashion-mnist openclipart-png
+SYSTEM_PACKAGES := dataset-fashion-mnist openclipart-png chromium
+MATHJAX := $(VENV)/share/mathjax/es5/tex-chtml.js
 # Jupyter looks for kernels here first, so notebooks run on this environment's Python.
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
 help:
-	@sed -n '2,5p' Makefile | sed 's/^# //'
+	@sed -n '2,6p' Makefile | sed 's/^# //'
 
 $(STAMP): requirements-lock.txt requirements-nodeps.txt pyproject.toml
 	@echo "==> Python environment in $(VENV) (first time: about 4 minutes and 7 GB)"
@@ -28,10 +30,14 @@ $(STAMP): requirements-lock.txt requirements-nodeps.txt pyproject.toml
 	@touch $@
 
 system-packages:
-	@echo "==> Debian data packages"
+	@echo "==> Debian packages (the data, and Chromium for the browser test)"
 	@scripts/system_packages.sh $(SYSTEM_PACKAGES)
 
-setup: $(STAMP) system-packages
+$(MATHJAX): | $(STAMP)
+	@echo "==> MathJax, so the book renders math offline"
+	@scripts/fetch_mathjax.sh $(VENV)/share/mathjax
+
+setup: $(STAMP) system-packages $(MATHJAX)
 	@echo "==> Set-up done ($(VENV) ready)"
 
 book: setup
@@ -49,6 +55,12 @@ test: setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+student: $(STAMP)
+	$(BIN)/python scripts/classroom.py student
+
+solutions: $(STAMP)
+	$(BIN)/python scripts/classroom.py solutions
 
 # Re-resolve requirements.in into requirements-lock.txt (maintainers only).
 lock:

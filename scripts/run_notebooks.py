@@ -28,7 +28,8 @@ RECORD = ROOT / "_build" / "notebook-runs.json"
 
 
 def chapters() -> list[Path]:
-    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    """The chapters, then the book's executable pages."""
+    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted((ROOT / "book").glob("*.ipynb"))
 
 
 def _cache():

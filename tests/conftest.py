@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,6 +52,24 @@ _EXECUTIONS = _Executions()
 @pytest.fixture(scope="session")
 def executions() -> _Executions:
     return _EXECUTIONS
+
+
+HTML = ROOT / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def build_log(executions) -> str:
+    """Build the book once per session, from the executions of the notebook tests, with -W."""
+    for notebook in run_notebooks.chapters():
+        executions.get(notebook)  # the notebook tests' executions, not new ones
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--all",
+         "--warningiserror", "--nitpick", "--keep-going"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+    assert result.returncode == 0, log[-5000:]
+    return log
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,29 +1,10 @@
 """The book builds with warnings as errors, from the executions the notebook tests made."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import HTML
 from run_notebooks import chapters
-
-ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
-
-
-@pytest.fixture(scope="module")
-def build_log(executions):
-    for notebook in chapters():
-        executions.get(notebook)  # the notebook tests' executions, not new ones
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "--all",
-         "--warningiserror", "--nitpick", "--keep-going"],
-        capture_output=True, text=True, cwd=ROOT,
-    )
-    log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
-    assert result.returncode == 0, log[-5000:]
-    return log
 
 
 @pytest.mark.slow
@@ -37,7 +18,7 @@ def test_the_book_reuses_the_executions_instead_of_running_again(build_log):
 def test_every_chapter_page_has_its_figures(build_log):
     assert (HTML / "index.html").is_file()
     for notebook in chapters():
-        page = HTML / "notebooks" / f"{notebook.stem}.html"
+        page = HTML / notebook.parent.name / f"{notebook.stem}.html"
         html = page.read_text()
         images = re.findall(r'<img[^>]+src="([^"]+)"', html)
         assert images, f"{page.name} has no figures"
@@ -52,3 +33,18 @@ def test_glued_numbers_and_citations_render(build_log):
     assert re.search(r"reaches\s*(<[^>]+>\s*)*\d+\.\d%", intro), "the intro quotes chapter 1's number"
     references = (HTML / "book" / "references.html").read_text()
     assert "how transferable are features" in references.lower() and "learning without forgetting" in references.lower()
+
+
+@pytest.mark.slow
+def test_the_results_page_quotes_every_claim_and_all_hold(build_log):
+    import nbformat
+
+    claims = set()
+    for notebook in chapters():
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            claims |= set(re.findall(r'check_claim\(\s*"([a-z0-9-]+)"', cell.source))
+    page = (HTML / "book" / "results.html").read_text()
+    missing = [c for c in claims if f"<code class=\"docutils literal notranslate\"><span class=\"pre\">{c}</span>" not in page]
+    assert claims and not missing, f"claims not on the results page: {missing}"
+    verdicts = re.findall(r'<span class="pasted-text">(holds|does not hold)</span>', page)
+    assert len(verdicts) == len(claims) and set(verdicts) == {"holds"}

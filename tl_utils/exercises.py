@@ -1,8 +1,9 @@
 """Self-checks for the chapters' exercises: `tl_utils.exercises.check("02.1", answer)`.
 
 Each check compares your answer with one it computes itself and, when they differ, gives a
-hint rather than the answer. Under TL_STRICT_CLAIMS=1 (the course's tests, which run the
-solutions) a wrong answer raises, so the solutions in the book are known to be right.
+hint rather than the answer. An answer of None means "not answered yet". Under
+TL_STRICT_CLAIMS=1 (the course's tests, which run the solutions) a wrong answer raises, so the
+solutions in the book are known to be right.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def check(exercise_id: str, answer) -> None:
     """Print whether `answer` solves exercise `exercise_id`, with a hint when it does not."""
     if exercise_id not in _CHECKS:
         raise KeyError(f"no exercise {exercise_id!r}; the exercises are {', '.join(available())}")
+    if answer is None or answer is Ellipsis:
+        print(f"✏️  ({exercise_id}): not answered yet: put your answer in `answer` and run the cell again.")
+        return
     ok, message = _CHECKS[exercise_id](answer)
     print(f"{'✅ Correct' if ok else '❌ Not yet'} ({exercise_id}): {message}")
     if not ok and os.environ.get("TL_STRICT_CLAIMS") == "1":
@@ -59,6 +63,37 @@ def _letters(answer) -> set[str] | None:
         return {str(a).strip().lower() for a in answer}
     except TypeError:
         return None
+
+
+# ---------------------------------------------------------------- chapter 1
+
+
+@_exercise("01.1")
+def _check_01_1(answer) -> tuple[bool, str]:
+    from . import data, models
+
+    names, photos, _ = data.sample_photos()
+    model, prep = models.load_backbone(), models.preprocessing(size=224)
+    with torch.no_grad():
+        expected = models.imagenet_classes()[int(model(prep(photos[names.index("camera on tripod")])).argmax())]
+    if not isinstance(answer, str):
+        return False, "answer with the class name as a string, e.g. 'tripod'"
+    if answer.strip().lower() == expected.lower():
+        return True, f"'{expected}': the network names the most salient object it knows."
+    return False, "run the camera photo through the backbone with preprocessing(size=224) and look up imagenet_classes()."
+
+
+@_exercise("01.2")
+def _check_01_2(answer) -> tuple[bool, str]:
+    expected = {"b", "d"}
+    given = _letters(answer)
+    if given is None:
+        return False, "answer with a set of letters, e.g. {'a', 'c'}"
+    if given == expected:
+        return True, "values outside [-1, 1] and images under 32 px are caught; BGR and the resize method are not."
+    if "a" in given or "c" in given:
+        return False, "BGR order and the interpolation method leave the values in range: a check on values cannot see them."
+    return False, "which mistakes push values outside what the preprocessing can produce, or make images too small?"
 
 
 # ---------------------------------------------------------------- chapter 2

@@ -22,6 +22,19 @@ def _to_hwc(image: torch.Tensor | np.ndarray, rescale: bool) -> np.ndarray:
     return a / 255.0 if a.max() > 1 else a
 
 
+def _grid(n: int, ncols: int, size: float, suptitle: str | None) -> tuple[Figure, list]:
+    """A figure with one blank axis per image, `ncols` to a row."""
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig, list(axes.flat)[:n]
+
+
 def image_grid(
     images: Sequence | torch.Tensor,
     titles: Sequence[str] | None = None,
@@ -35,19 +48,11 @@ def image_grid(
 
     rescale: stretch each image to its own min..max (for filters and feature maps).
     """
-    n = len(images)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
-                             squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(_to_hwc(images[i], rescale), cmap=cmap)
-            if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
-    if suptitle:
-        fig.suptitle(suptitle)
+    fig, axes = _grid(len(images), ncols, size, suptitle)
+    for i, ax in enumerate(axes):
+        ax.imshow(_to_hwc(images[i], rescale), cmap=cmap)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -84,20 +89,12 @@ def overlay_grid(
     heat = torch.nn.functional.interpolate(maps.detach().float().clamp(min=0)[:, None],
                                            size=tuple(image.shape[-2:]), mode="bilinear")[:, 0]
     background = _to_hwc(image, rescale=True)
-    n = len(maps)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if suptitle else 0)),
-                             squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(background)
-            ax.imshow(heat[i].numpy(), cmap="magma", alpha=0.6)
-            if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
-    if suptitle:
-        fig.suptitle(suptitle)
+    fig, axes = _grid(len(maps), ncols, size, suptitle)
+    for i, ax in enumerate(axes):
+        ax.imshow(background)
+        ax.imshow(heat[i].numpy(), cmap="magma", alpha=0.6)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -71,3 +71,17 @@ def cache_dir() -> Path:
     """Where downloads, decoded images and cached features go: $TL_CACHE_DIR or ~/.cache/tl-course."""
     path = Path(os.environ.get("TL_CACHE_DIR") or Path.home() / ".cache" / "tl-course")
     return path.expanduser()
+
+
+def checkpoint_path(base: str | Path | None, name: str) -> Path | None:
+    """The folder for one training run's checkpoints under `base` (None: no checkpoints).
+
+    Each chapter's long runs pass checkpoint_dir=checkpoint_path(CHECKPOINT_DIR, "<run>") to
+    tl_utils.train.fit: after a disconnect, re-running the notebook reads finished runs back
+    and continues interrupted ones from their last finished epoch.
+    """
+    if base is None:
+        return None
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"a run name must be a plain folder name, got {name!r}")
+    return Path(base).expanduser() / name

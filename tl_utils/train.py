@@ -161,14 +161,17 @@ def fit(
     start_epoch = 0
 
     ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
+    settings = [{k: v for k, v in g.items() if k != "params"} | {"size": sum(p.numel() for p in g["params"])}
+                for g in optimizer.param_groups]
     run_id = _fingerprint(epochs=epochs, batch_size=batch_size, n=n, seed=seed, frozen=frozen_stages,
-                          optimizer=type(optimizer).__name__, lr=[g["lr"] for g in optimizer.param_groups])
+                          optimizer=type(optimizer).__name__, groups=settings, bn=bn_mode,
+                          scheduler=type(scheduler).__name__, model=sum(p.numel() for p in model.parameters()))
     if ckpt and ckpt.is_file():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
         if state["run_id"] != run_id:
             raise ValueError(
-                f"{ckpt} was written by a different run (other epochs, data size, batch size, seed "
-                f"or learning rate). Delete it, or pass another checkpoint_dir."
+                f"{ckpt} was written by a different run (other model, data size, epochs, batch size, seed "
+                f"or optimizer settings). Delete it, or pass another checkpoint_dir."
             )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

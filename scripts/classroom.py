@@ -1,0 +1,67 @@
+"""Student notebooks and the instructor key, written under _build/.
+
+    python scripts/classroom.py student     # _build/student/: solutions replaced by stubs
+    python scripts/classroom.py solutions   # _build/solutions/: solutions shown, not hidden
+
+A solution is a code cell tagged "solution". In the student version it becomes a stub that
+keeps the exercise's self-check, so a learner writes their answer and checks it in place.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = {"student": ROOT / "_build" / "student", "solutions": ROOT / "_build" / "solutions"}
+
+
+def is_solution(cell) -> bool:
+    return cell.cell_type == "code" and "solution" in cell.metadata.get("tags", [])
+
+
+def stub(solution_source: str) -> str:
+    match = re.search(r'exercises\.check\("(\d\d\.\d)"', solution_source)
+    if not match:
+        raise ValueError(f"a solution cell must call exercises.check: {solution_source[:80]!r}")
+    exercise = match.group(1)
+    return (f"# Exercise {exercise}: your code here. Put your answer in `answer`, then run this cell.\n"
+            f"answer = None\n\nexercises.check(\"{exercise}\", answer)")
+
+
+def student_version(nb):
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if is_solution(cell):
+            cell.source = stub(cell.source)
+            cell.metadata["tags"] = ["exercise"]
+    return nb
+
+
+def solutions_version(nb):
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if is_solution(cell):
+            cell.metadata["tags"] = ["solution"]  # shown, not collapsed
+    return nb
+
+
+def notebooks() -> list[Path]:
+    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def main(kind: str) -> None:
+    make = {"student": student_version, "solutions": solutions_version}[kind]
+    OUT[kind].mkdir(parents=True, exist_ok=True)
+    for path in notebooks():
+        nbformat.write(make(nbformat.read(path, as_version=4)), OUT[kind] / path.name)
+    print(f"{len(notebooks())} {kind} notebooks in {OUT[kind]}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in OUT:
+        sys.exit("usage: python scripts/classroom.py student|solutions")
+    main(sys.argv[1])
