@@ -67,6 +67,15 @@ def test_memory_footprint_grows_with_what_trains(small):
     assert bigger["activations"] == pytest.approx(2 * full["activations"], rel=0.1)
 
 
+def test_memory_footprint_leaves_the_model_as_it_was(small):
+    split, prep = small
+    model = models.load_backbone(num_classes=10)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train.memory_footprint(model, split.x[:8], transform=prep)
+    assert not model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics too
+
+
 def test_a_random_backbone_is_the_same_architecture():
     random = models.load_backbone(num_classes=3, pretrained=False)
     pretrained = models.load_backbone(num_classes=3)

@@ -92,7 +92,9 @@ def test_lr_range_test_finds_a_rate_and_restores_the_weights():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
     before = [p.detach().clone() for p in model.parameters()]
+    model.eval()
     found = S.lr_range_test(model, (x, split.y), start_lr=1e-5, end_lr=10, steps=60)
+    assert not model.training
     assert 1e-4 < found["suggested"] < 1 and len(found["lrs"]) == len(found["losses"]) <= 60
     assert found["lrs"][1] / found["lrs"][0] == pytest.approx((10 / 1e-5) ** (1 / 59))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -167,14 +167,14 @@ def lr_range_test(
     from `start_lr` to `end_lr`, record the loss, stop once it explodes.
 
     Returns {"lrs", "losses" (smoothed), "suggested"}: the suggested rate is where the smoothed
-    loss falls fastest. The model's weights are restored afterwards.
+    loss falls fastest. The model's weights and mode are restored afterwards.
     """
     from .runtime import get_device
     from .train import _as_pair, _forward, _take
 
     device = torch.device(device) if device else get_device()
     inputs, labels = _as_pair(train)
-    saved = copy.deepcopy(model.state_dict())
+    saved, was_training = copy.deepcopy(model.state_dict()), model.training
     model.to(device).train()
     optimizer = optimizer_class([p for p in model.parameters() if p.requires_grad], lr=start_lr)
     factor = (end_lr / start_lr) ** (1 / max(1, steps - 1))
@@ -198,6 +198,7 @@ def lr_range_test(
         if not math.isfinite(value) or value > 4 * best:
             break
     model.load_state_dict(saved)
+    model.train(was_training)
     slopes = [(losses[i + 1] - losses[i - 1]) / (math.log(lrs[i + 1]) - math.log(lrs[i - 1])) for i in range(1, len(lrs) - 1)]
     suggested = lrs[1 + min(range(len(slopes)), key=slopes.__getitem__)] if slopes else start_lr
     return {"lrs": lrs, "losses": losses, "suggested": suggested}

@@ -265,6 +265,8 @@ def memory_footprint(model: nn.Module, inputs: torch.Tensor, *, transform: Calla
     parameters: all weights; gradients: one per trainable weight; optimizer: `optimizer_states`
     per trainable weight (2 for Adam/AdamW); activations: every tensor autograd keeps from the
     forward pass for the backward pass, the part that grows with batch size and image size.
+    The model is left as it was: its mode, and its BatchNorm statistics, which the measuring
+    forward pass in training mode would otherwise move towards `inputs`.
     """
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
@@ -275,10 +277,15 @@ def memory_footprint(model: nn.Module, inputs: torch.Tensor, *, transform: Calla
             saved[storage.data_ptr()] = storage.nbytes()  # each storage once
         return t
 
+    was_training, buffers = model.training, [b.clone() for b in model.buffers()]
     model.train()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = _forward(model, transform(inputs) if transform else inputs)
     del out
+    with torch.no_grad():
+        for buffer, before in zip(model.buffers(), buffers):
+            buffer.copy_(before)
+    model.train(was_training)
     trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     mb = 1 / 2**20
     return {"parameters": sum(p.numel() * p.element_size() for p in model.parameters()) * mb,
