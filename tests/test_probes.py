@@ -63,6 +63,19 @@ def test_numeric_checks_explain_percentages(monkeypatch, capsys):
     assert "expected a number" in capsys.readouterr().out
 
 
+def test_numeric_checks_name_the_common_mistake(monkeypatch, capsys):
+    monkeypatch.delenv("TL_STRICT_CLAIMS", raising=False)
+    y = data.load("airline-tweets", "test").y
+    exercises.check("05.1", (y == 0).float().mean())  # the neutral tweets left in; a tensor is fine
+    assert "remove the neutral tweets first" in capsys.readouterr().out
+    exercises.check("05.1", 0.01)
+    assert "count the negative tweets" in capsys.readouterr().out
+    exercises.check("04.2", torch.tensor(1e-3 / 1.5**9))
+    assert "Correct (04.2)" in capsys.readouterr().out
+    exercises.check("04.2", 1e-3 / 1.5**8)
+    assert "one stage off" in capsys.readouterr().out
+
+
 def test_every_exercise_in_the_notebooks_has_a_check():
     import re
 

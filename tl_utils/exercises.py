@@ -45,15 +45,30 @@ def check(exercise_id: str, answer) -> None:
         raise ExerciseError(f"exercise {exercise_id}: {message}")
 
 
-def _close(answer, expected: float, tol: float) -> tuple[bool, str] | None:
-    """Common checks for a number; None when the answer is a plausible number to compare."""
-    if isinstance(answer, torch.Tensor):
+def _as_number(answer) -> float | None:
+    """The answer as a float (a one-element tensor counts), or None when it is not a number."""
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
         answer = answer.item()
     if not isinstance(answer, (int, float)) or isinstance(answer, bool) or math.isnan(answer):
+        return None
+    return float(answer)
+
+
+def _check_number(answer, expected: float, tol: float, correct: str,
+                  near_misses: list[tuple[float, str]], hint: str) -> tuple[bool, str]:
+    """Right within `tol` of `expected`; else the message of the first near miss it matches,
+    within the same `tol` (a common mistake's result and what to do about it); else `hint`."""
+    value = _as_number(answer)
+    if value is None:
         return False, f"expected a number, got {answer!r}"
-    if expected <= 1 < answer <= 100:
+    if expected <= 1 < value <= 100:
         return False, "give the accuracy as a fraction between 0 and 1, not a percentage"
-    return None
+    if abs(value - expected) <= tol:
+        return True, correct
+    for mistake, message in near_misses:
+        if abs(value - mistake) <= tol:
+            return False, message
+    return False, hint
 
 
 def _letters(answer) -> set[str] | None:
@@ -118,15 +133,12 @@ def _check_02_1(answer) -> tuple[bool, str]:
     train = _clipart_features("train", 5, 0)
     test = _clipart_features("test", None, 0)
     expected = _nearest_class_mean(train, test)
-    problem = _close(answer, expected, 0.005)
-    if problem:
-        return problem
-    if abs(answer - expected) <= 0.005:
-        return True, f"nearest class mean reaches {expected:.1%}, with no training at all."
-    if abs(answer - _nearest_class_mean_unnormalised(train, test)) <= 0.005:
-        return False, "close: compare directions, not lengths. Normalise the features and the means (cosine)."
-    return False, ("use clip art, 64 px, n_per_class=5, seed=0 for train and the whole test split; one "
-                   "mean feature vector per class; predict the class whose mean is most similar.")
+    return _check_number(
+        answer, expected, 0.005, f"nearest class mean reaches {expected:.1%}, with no training at all.",
+        [(_nearest_class_mean_unnormalised(train, test),
+          "close: compare directions, not lengths. Normalise the features and the means (cosine).")],
+        "use clip art, 64 px, n_per_class=5, seed=0 for train and the whole test split; one "
+        "mean feature vector per class; predict the class whose mean is most similar.")
 
 
 def _nearest_class_mean_unnormalised(train, test) -> float:
@@ -176,15 +188,12 @@ def _check_03_2(answer) -> tuple[bool, str]:
     memory = train.memory_footprint(model, images, transform=models.preprocessing(size=64))
     training = memory["gradients"] + memory["optimizer"] + memory["activations"]
     expected = memory["activations"] / training
-    problem = _close(answer, expected, 0.02)
-    if problem:
-        return problem
-    if abs(answer - expected) <= 0.02:
-        return True, f"activations are {expected:.0%} of it: memory grows with batch and image size, not just model size."
-    with_weights = memory["activations"] / (training + memory["parameters"])
-    if abs(answer - with_weights) <= 0.02:
-        return False, "leave the weights themselves out: the table counts gradients, optimizer statistics and activations."
-    return False, "activations / (gradients + optimizer + activations), for the full model on 32 test images at 64 px."
+    return _check_number(
+        answer, expected, 0.02,
+        f"activations are {expected:.0%} of it: memory grows with batch and image size, not just model size.",
+        [(memory["activations"] / (training + memory["parameters"]),
+          "leave the weights themselves out: the table counts gradients, optimizer statistics and activations.")],
+        "activations / (gradients + optimizer + activations), for the full model on 32 test images at 64 px.")
 
 
 # ---------------------------------------------------------------- chapter 4
@@ -209,13 +218,13 @@ def _check_04_1(answer) -> tuple[bool, str]:
 
 @_exercise("04.2")
 def _check_04_2(answer) -> tuple[bool, str]:
-    expected = 1e-3 / 1.5**9
-    problem = _close(answer, expected, 0)
-    if problem and "fraction" not in problem[1]:
-        return problem
-    if isinstance(answer, (int, float)) and abs(answer - expected) <= 0.01 * expected:
+    expected, one_off = 1e-3 / 1.5**9, 1e-3 / 1.5**8
+    value = _as_number(answer)
+    if value is None:
+        return False, f"expected a number, got {answer!r}"
+    if abs(value - expected) <= 0.01 * expected:  # a rate, not an accuracy: the tolerance is relative
         return True, f"1e-3 / 1.5^9 = {expected:.2e}: the stem is the ninth stage below the head."
-    if isinstance(answer, (int, float)) and abs(answer - 1e-3 / 1.5**8) <= 0.01 * 1e-3 / 1.5**8:
+    if abs(value - one_off) <= 0.01 * one_off:
         return False, "one stage off: the top stage (stage 8) already gets 1e-3 / 1.5."
     return False, "use schedules.layerwise_groups and look for the group named 'stage 0'."
 
@@ -229,14 +238,11 @@ def _check_05_1(answer) -> tuple[bool, str]:
 
     y = data.load("airline-tweets", "test").y
     expected = ((y == 0).sum() / (y != 1).sum()).item()
-    problem = _close(answer, expected, 0.005)
-    if problem:
-        return problem
-    if abs(answer - expected) <= 0.005:
-        return True, f"{expected:.1%}: a model must beat this before its accuracy means anything here."
-    if abs(answer - (y == 0).float().mean().item()) <= 0.005:
-        return False, "remove the neutral tweets first: count negatives among negatives and positives only."
-    return False, "count the negative tweets and divide by the number of negative and positive ones."
+    return _check_number(
+        answer, expected, 0.005, f"{expected:.1%}: a model must beat this before its accuracy means anything here.",
+        [((y == 0).float().mean().item(),
+          "remove the neutral tweets first: count negatives among negatives and positives only.")],
+        "count the negative tweets and divide by the number of negative and positive ones.")
 
 
 @_exercise("05.2")
@@ -252,14 +258,11 @@ def _check_05_2(answer) -> tuple[bool, str]:
     embed = lambda texts: features.embed_texts(tokenizer, encoder, texts, max_length=64).numpy()  # noqa: E731
     pred = LogisticRegression(max_iter=2000).fit(embed(train.x), train.y.numpy()).predict(embed(test.x))
     expected = f1_score(test.y.numpy(), pred, average="macro")
-    problem = _close(answer, expected, 0.005)
-    if problem:
-        return problem
-    if abs(answer - expected) <= 0.005:
-        return True, f"macro F1 {expected:.1%}: on a balanced test set it is close to the accuracy."
-    if abs(answer - f1_score(test.y.numpy(), pred)) <= 0.005:
-        return False, "that is the F1 of the 'fresh' class alone; average over both classes (average='macro')."
-    return False, "use the chapter's defaults (500 reviews per class, 250 test per class, 64 tokens) and f1_score(..., average='macro')."
+    return _check_number(
+        answer, expected, 0.005, f"macro F1 {expected:.1%}: on a balanced test set it is close to the accuracy.",
+        [(f1_score(test.y.numpy(), pred),
+          "that is the F1 of the 'fresh' class alone; average over both classes (average='macro').")],
+        "use the chapter's defaults (500 reviews per class, 250 test per class, 64 tokens) and f1_score(..., average='macro').")
 
 
 # ---------------------------------------------------------------- chapter 6
