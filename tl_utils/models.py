@@ -165,7 +165,7 @@ def _pretrained(spec: BackboneSpec) -> nn.Module:
 class SmallCNN(nn.Sequential):
     """conv-pool, conv-pool, a fully connected layer, the head: three stages and a head."""
 
-    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 32):
+    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 32):
         def block(c_in: int, c_out: int) -> list[nn.Module]:
             return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
 
