@@ -89,7 +89,8 @@ def test_search_finds_a_word_from_a_chapter(site):
     base, _ = site
     assert b"negative" in _get(base + "searchindex.js")
     dom = _render(site, "search.html?q=forgetting")
-    assert "search" in dom.lower()
+    results = re.search(r'<ul class="search">(.*?)</ul>', dom, re.S)
+    assert results and "07_catastrophic_forgetting.html" in results.group(1), "the search page found nothing"
 
 
 def test_screenshots_for_a_human_to_look_at(site):
