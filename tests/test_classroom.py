@@ -58,10 +58,10 @@ def test_make_student_and_make_solutions_write_under_build():
 
 
 @pytest.mark.slow
-def test_a_student_notebook_runs_end_to_end(tmp_path):
+def test_a_student_notebook_runs_end_to_end(tmp_path, monkeypatch):
     import papermill
 
-    os.environ.setdefault("TL_PROGRESS", "0")
+    monkeypatch.setenv("TL_PROGRESS", os.environ.get("TL_PROGRESS", "0"))
     student = tmp_path / "01_student.ipynb"
     nbformat.write(classroom.student_version(nbformat.read(NOTEBOOKS[0], as_version=4)), student)
     papermill.execute_notebook(str(student), str(tmp_path / "ran.ipynb"), cwd=str(NOTEBOOKS[0].parent),
