@@ -1,11 +1,12 @@
 # Transfer Learning, hands-on. Every target sets up what it needs, and skips what is done.
 #   make book   execute the chapters and build the HTML book into _build/html
 #   make test   the whole test suite (what CI runs)
+#   make bench  time every chapter against a calibration workload (the table in book/instructors.md)
 #   make lab    open the chapters in JupyterLab
 #   make student / make solutions   classroom notebooks under _build/student and _build/solutions
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages book test lab student solutions lock clean
+.PHONY: help setup system-packages book test bench lab student solutions lock clean
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -17,7 +18,7 @@ MATHJAX := $(VENV)/share/mathjax/es5/tex-chtml.js
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 
 help:
-	@sed -n '2,6p' Makefile | sed 's/^# //'
+	@sed -n '2,7p' Makefile | sed 's/^# //'
 
 $(STAMP): requirements-lock.txt requirements-nodeps.txt pyproject.toml
 	@echo "==> Python environment in $(VENV) (first time: about 4 minutes and 7 GB)"
@@ -52,6 +53,9 @@ test: setup
 	$(BIN)/python -m pytest; status=$$?; \
 	echo "Test suite wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores"; \
 	exit $$status
+
+bench: setup
+	$(BIN)/python scripts/bench.py --write book/_timings.md
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -1,12 +1,16 @@
-"""Test-suite set-up: no network, strict claims, and each notebook executed once per session."""
+"""Test-suite set-up: no network, strict claims, a cache of its own, each notebook executed once."""
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import re
 import runpy
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import matplotlib
@@ -21,21 +25,34 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(OFFLINE), os.enviro
 runpy.run_path(str(OFFLINE / "sitecustomize.py"))
 os.environ["TL_STRICT_CLAIMS"] = "1"  # a chapter whose claim fails, fails its test
 os.environ["TL_PROGRESS"] = "0"
+# Never the learner's ~/.cache/tl-course: a stale entry there must neither hide nor cause a
+# failure, and the tests must not leave anything in it. Emptied at the start of every session,
+# so every run extracts and decodes from scratch, as CI does (the notebooks' kernels inherit it).
+TEST_CACHE = ROOT / "_build" / "test-cache"
+shutil.rmtree(TEST_CACHE, ignore_errors=True)
+os.environ["TL_CACHE_DIR"] = str(TEST_CACHE)
 
 matplotlib.use("Agg")  # in this process only: notebook kernels keep their inline figures
 
 sys.path.insert(0, str(ROOT / "scripts"))
+import calibration  # noqa: E402
 import run_notebooks  # noqa: E402
 
 
 class _Executions:
-    """Runs every chapter once, on first request, and remembers each outcome."""
+    """Runs every chapter once, on first request, and remembers each outcome.
+
+    Right before each chapter it times the calibration workload (scripts/calibration.py), so
+    that the chapter's time can be compared with the machine's speed at that moment.
+    """
 
     def __init__(self) -> None:
         self.results: dict[str, float | BaseException] = {}
+        self.calibration: dict[str, float] = {}
 
     def get(self, notebook: Path) -> float:
         if notebook.name not in self.results:
+            self.calibration[notebook.name] = calibration.calibration_seconds(repeats=2)
             try:
                 self.results[notebook.name] = run_notebooks.run(notebook)
             except Exception as error:  # kept, so the other notebooks still run
@@ -44,6 +61,10 @@ class _Executions:
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
+
+    def ratio(self, notebook: Path) -> float:
+        """The chapter's seconds in units of the calibration workload timed just before it."""
+        return self.get(notebook) / self.calibration[notebook.name]
 
 
 _EXECUTIONS = _Executions()
@@ -75,6 +96,13 @@ def build_log(executions) -> str:
 def pytest_terminal_summary(terminalreporter):
     times = {k: v for k, v in _EXECUTIONS.results.items() if isinstance(v, float)}
     if times:
-        terminalreporter.section("notebook run times")
+        terminalreporter.section("notebook run times (ratio: to the calibration workload timed just before)")
         for name, seconds in sorted(times.items()):
-            terminalreporter.write_line(f"{name}: {seconds:.0f} s")
+            unit = _EXECUTIONS.calibration[name]
+            terminalreporter.write_line(f"{name}: {seconds:.0f} s, calibration {unit:.2f} s, ratio {seconds / unit:.1f}")
+        # the same figures, for `python scripts/bench.py --from _build/notebook-timings.json`
+        record = {"chapters": {k: {"this": v} for k, v in times.items()},
+                  "calibration": {k: {"this": _EXECUTIONS.calibration[k]} for k in times},
+                  "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+                  "source": "make test"}
+        (ROOT / "_build" / "notebook-timings.json").write_text(json.dumps(record, indent=2))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tl_utils import data
+from tl_utils import data, registry, sources
 
 
 @pytest.fixture
@@ -71,6 +71,12 @@ def test_asking_for_too_many_per_class_says_the_maximum():
         data.load("mnist-5k", "val", n_per_class=51)
 
 
+def test_an_absent_class_does_not_suggest_zero_per_class():
+    y = np.array([0, 0, 0, 2, 2])  # class 1 absent
+    with pytest.raises(ValueError, match="n_per_class <= 2,"):
+        data.sample_per_class(y, 3)
+
+
 def test_duplicates_are_dropped_and_conflicting_copies_too():
     x = np.array(["a", "b", "a", "c", "c"], dtype=object)
     assert data._unique(x, np.array([0, 1, 0, 0, 1])).tolist() == [0, 1]
@@ -83,7 +89,7 @@ def test_bad_arguments_are_explained(split, n):
 
 
 def test_a_missing_source_names_places_and_install_command(monkeypatch, tmp_path, fresh_registry):
-    monkeypatch.setattr(data, "in_package", lambda *parts: None)  # as if not pip-installed
+    monkeypatch.setattr(registry, "in_package", lambda *parts: None)  # as if not pip-installed
     monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("TL_DATA_DIR", raising=False)
     with pytest.raises(data.MissingSourceError) as error:
@@ -110,8 +116,8 @@ def test_the_unpickler_only_accepts_numpy_arrays():
             return (print, ("pwned",))
 
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
-        data._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(Evil()))).load()
-    array = data._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(np.arange(3)))).load()
+        registry._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(Evil()))).load()
+    array = registry._NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(np.arange(3)))).load()
     assert array.tolist() == [0, 1, 2]
 
 
@@ -160,13 +166,34 @@ def test_a_folder_with_split_subfolders_keeps_them(tmp_path):
     assert len(data.load(str(tmp_path / "mine"), "test", size=16)) == 4
 
 
+def test_files_added_to_a_folder_are_seen_in_the_same_session(tmp_path):
+    _write_images(tmp_path / "grow", ["a", "b"], 10, lambda i: (0, 0, 0, 255))
+    before = len(data.load(str(tmp_path / "grow"), "train", size=8))
+    _write_images(tmp_path / "grow", ["c"], 10, lambda i: (9, 9, 9, 255))
+    after = data.load(str(tmp_path / "grow"), "train", size=8)
+    assert after.classes == ["a", "b", "c"] and len(after) > before
+    Image.new("RGBA", (20, 30), (200, 0, 0, 255)).save(tmp_path / "grow" / "a" / "0.png")  # edited in place
+    every = [data.load(str(tmp_path / "grow"), s, size=8).x for s in ("train", "val", "test")]
+    assert (torch.cat(every)[:, 0] >= 199).any()  # the red image is there
+
+
+def test_the_decoded_clipart_cache_follows_the_rules_without_a_version_bump(monkeypatch):
+    root = sources.source_folder(registry.CLIPART)
+    key = registry._decoded_clipart_path(root)
+    monkeypatch.setattr(registry, "_CLIPART_PLACEHOLDERS", registry._CLIPART_PLACEHOLDERS | {"food/fruit/x.png"})
+    assert registry._decoded_clipart_path(root) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(registry, "CLIPART_SIZE", 64)
+    assert registry._decoded_clipart_path(root) != key
+
+
 def test_transparent_images_are_composited_on_white(tmp_path):
     _write_images(tmp_path / "clear", ["a", "b"], 10, lambda i: (0, 0, 0, 0))
     assert data.load(str(tmp_path / "clear"), size=8).x.min() == 255
 
 
 def test_sample_photos_are_real_rgb_images_with_labels():
-    names, images, labels = data.sample_photos()
+    names, images, labels = registry.sample_photos()
     assert len(names) == len(images) == len(labels) >= 8
     assert all(im.dtype == torch.uint8 and im.shape[0] == 3 and min(im.shape[1:]) >= 256 for im in images)
     assert labels[names.index("espresso")] >= {967} and labels[names.index("astronaut")] == set()
@@ -181,12 +208,13 @@ def test_clipart_has_twelve_classes_and_no_placeholders():
 
 
 def test_clipart_skips_second_listings_and_pins_its_files():
-    root = data._clipart_root()
-    files = data._clipart_files(root)
-    assert len(files) == 673 and data._clipart_manifest(root) == data._CLIPART_MANIFEST
+    root = sources.source_folder(registry.CLIPART)
+    files = registry.CLIPART.files(root)
+    assert len(files) == 673 and sources.manifest_of(registry.CLIPART, root) == registry.CLIPART.manifest
     dolphin = root / "animals" / "mammals" / "dolphin.png"
     assert dolphin.is_symlink() and dolphin.resolve().parent.name == "fish"
-    assert all((root / p).is_file() for p in data._CLIPART_PLACEHOLDERS)
+    assert dolphin not in registry._clipart_paths(root)  # a second listing of a fish
+    assert all((root / p).is_file() for p in registry._CLIPART_PLACEHOLDERS)
 
 
 def test_a_deb_is_unpacked_without_dpkg(tmp_path):
@@ -202,11 +230,11 @@ def test_a_deb_is_unpacked_without_dpkg(tmp_path):
     body = payload.getvalue()
     header = b"data.tar.xz/".ljust(16) + b"0".ljust(12) + b"0".ljust(6) * 2 + b"100644".ljust(8) + str(len(body)).encode().ljust(10) + b"`\n"
     deb = b"!<arch>\n" + header + body + (b"\n" if len(body) % 2 else b"")
-    data._extract_deb(deb, "usr/share/openclipart/png/", tmp_path)
+    sources.extract_deb(deb, "usr/share/openclipart/png/", tmp_path)
     assert (tmp_path / "usr/share/openclipart/png/a/x.png").read_bytes() == b"png!"
     assert not (tmp_path / "usr/share/doc").exists()
     with pytest.raises(ValueError, match="not a Debian package"):
-        data._extract_deb(b"garbage", "x", tmp_path)
+        sources.extract_deb(b"garbage", "x", tmp_path)
 
 
 def test_airline_tweets_are_tweets_to_airlines():

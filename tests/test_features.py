@@ -33,9 +33,58 @@ def test_the_key_changes_with_weights_data_and_preprocessing(setup, tmp_path):
     assert features.cache_key(model, train.subset(range(10)), prep) != key
     tuned = models.load_backbone()
     with torch.no_grad():
-        tuned.classifier.bias[0] += 1  # any change to the weights
+        tuned.blocks[6][0].bn1.bias[0] += 1  # any change to the weights below the features
     assert features.cache_key(tuned, train, prep) != key
     assert features.cache_key(models.load_backbone(), train, prep) == key  # same weights, same key
+
+
+def test_the_key_ignores_the_head_the_labels_and_the_name(setup):
+    model, prep, train, _ = setup
+    key = features.cache_key(model, train, prep)
+    assert features.cache_key(models.load_backbone(num_classes=3), train, prep) == key  # a new head
+    relabelled = dataclasses.replace(train, y=(train.y + 1) % 10, name="renamed")
+    assert features.cache_key(model, relabelled, prep) == key
+
+
+def test_the_key_covers_what_changes_features_without_changing_weights(setup, monkeypatch):
+    import timm
+
+    model, prep, train, _ = setup
+    key = features.cache_key(model, train, prep)
+    avg_max = timm.create_model("tf_efficientnet_lite0", global_pool="avgmax")
+    avg_max.load_state_dict(model.state_dict())  # the same weights, another pooling
+    assert features.cache_key(avg_max, train, prep) != key
+    drop_path = timm.create_model("tf_efficientnet_lite0", drop_path_rate=0.2)
+    drop_path.load_state_dict(model.state_dict())
+    assert features.cache_key(drop_path, train, prep) != key
+    monkeypatch.setattr(timm, "__version__", "0.0.1")
+    assert features.cache_key(model, train, prep) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(features, "pooled", lambda model, x: model.forward_features(x).mean((2, 3)))
+    assert features.cache_key(model, train, prep) != key  # the code that computes them
+
+
+def test_a_cache_hit_returns_the_labels_of_the_data_asked_for(setup, tmp_path):
+    model, prep, train, _ = setup
+    features.extract(model, train, prep, cache=tmp_path)
+    relabelled = dataclasses.replace(train, y=(train.y + 1) % 10, classes=[f"c{i}" for i in range(10)])
+    hit = features.extract(model, relabelled, prep, cache=tmp_path)
+    assert hit.cached and torch.equal(hit.y, relabelled.y) and hit.classes == relabelled.classes
+
+
+def test_text_embeddings_are_cached_and_keyed(tmp_path):
+    tokenizer, encoder = models.load_text_encoder("minilm-l6")
+    texts = ["a fine film", "a dull film", "the plane was late"]
+    first = features.embed_texts(tokenizer, encoder, texts, cache=tmp_path)
+    _, classifier = models.load_text_encoder("minilm-l6", num_labels=2)  # same encoder, a head on top
+    calls = []
+    for model in (encoder, classifier.base_model):
+        model.register_forward_hook(lambda *args: calls.append(1))
+    assert torch.equal(features.embed_texts(tokenizer, encoder, texts, cache=tmp_path), first)
+    assert torch.equal(features.embed_texts(tokenizer, classifier, texts, cache=tmp_path), first)
+    assert calls == []  # both read from the cache
+    shorter = features.embed_texts(tokenizer, encoder, texts, max_length=2, cache=tmp_path)
+    assert not torch.equal(shorter, first) and len(list(tmp_path.iterdir())) == 2
 
 
 def test_a_head_trained_on_cached_features_learns(setup, tmp_path):

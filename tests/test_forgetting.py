@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from tl_utils import data, models, shifts, train
+from tl_utils import data, freezing, models, shifts, train
 from tl_utils import forgetting as F
 
 
@@ -102,9 +102,18 @@ def test_select_classes_relabels_and_permute_pixels_keeps_the_pixels():
 def test_transfer_small_cnn_copies_only_the_kept_stages():
     source = models.small_cnn(10, in_channels=1)
     target = models.transfer_small_cnn(source, 5, keep=2)
-    assert models.head(target).out_features == 5 and len(models.stages(target)) == 3
-    assert torch.equal(target[0].weight, source[0].weight) and torch.equal(target[4].weight, source[4].weight)
-    assert not torch.equal(target[10].weight, source[10].weight)  # the fully connected stage is new
-    models.freeze_stages(target, 2)
-    assert models.count_parameters(target, trainable_only=True) == 64 * 49 * 128 + 128 + 128 * 5 + 5
-    assert target[:-1](torch.zeros(2, 1, 28, 28)).shape == (2, 128)
+    assert freezing.head(target).out_features == 5 and len(freezing.stages(target)) == 3
+    assert torch.equal(target.body.conv1[0].weight, source.body.conv1[0].weight)
+    assert torch.equal(target.body.conv2[0].weight, source.body.conv2[0].weight)
+    assert not torch.equal(target.body.fc[2].weight, source.body.fc[2].weight)  # the fully connected stage is new
+    freezing.freeze_stages(target, 2)
+    assert freezing.count_parameters(target, trainable_only=True) == 64 * 49 * 128 + 128 + 128 * 5 + 5
+    assert target.body(torch.zeros(2, 1, 28, 28)).shape == (2, 128)
+
+
+def test_task_loss_explains_labels_outside_the_tasks():
+    loss = F.task_loss([2, 2])
+    with pytest.raises(ValueError, match=r"covers 4 classes.*labels from 0 to 7.*Number the labels across tasks"):
+        loss(torch.zeros(3, 4), torch.tensor([0, 3, 7]))
+    with pytest.raises(ValueError, match="got 5 outputs"):
+        loss(torch.zeros(3, 5), torch.tensor([0, 1, 2]))

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from tl_utils import data, features, models
+from tl_utils import features, freezing, models, preprocess, registry
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +13,7 @@ def backbone():
 
 @pytest.fixture(scope="module")
 def photos():
-    names, images, _ = data.sample_photos()
+    names, images, _ = registry.sample_photos()
     return dict(zip(names, images))
 
 
@@ -40,7 +40,7 @@ def test_all_296_tensors_are_mapped_with_their_shapes(backbone):
 
 def test_a_new_head_has_one_output_per_class():
     model = models.load_backbone(num_classes=7)
-    assert models.head(model).out_features == 7 and model(torch.zeros(2, 3, 64, 64)).shape == (2, 7)
+    assert freezing.head(model).out_features == 7 and model(torch.zeros(2, 3, 64, 64)).shape == (2, 7)
 
 
 def test_unknown_backbone_lists_the_available_ones():
@@ -78,8 +78,8 @@ def test_preprocessing_refuses_what_it_cannot_handle(images, error):
 def test_the_backbone_refuses_inputs_its_preprocessing_cannot_produce(backbone):
     good = models.preprocessing(size=64)(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8))
     backbone(good)  # no error
-    imagenet = (good * 0.5 + 0.5 - torch.tensor(models.IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(
-        models.IMAGENET_STD).view(1, 3, 1, 1)
+    imagenet = (good * 0.5 + 0.5 - torch.tensor(preprocess.IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(
+        preprocess.IMAGENET_STD).view(1, 3, 1, 1)
     for bad, message in [(good * 0.5 * 255, r"unscaled \[0, 255\]"), (imagenet, "ImageNet mean/std"),
                          (good[..., :28, :28], "too small"), (good[:, :1], "RGB batches")]:
         with pytest.raises(ValueError, match=message):
@@ -89,26 +89,26 @@ def test_the_backbone_refuses_inputs_its_preprocessing_cannot_produce(backbone):
 
 def test_freezing_by_stage_and_counting_parameters(backbone):
     model = models.load_backbone(num_classes=3)
-    assert len(models.stages(model)) == 9
-    total = models.count_parameters(model)
-    models.freeze_stages(model, 9)
-    assert models.count_parameters(model, trainable_only=True) == 1280 * 3 + 3  # the head only
-    models.freeze_stages(model, 0)
-    assert models.count_parameters(model, trainable_only=True) == total
+    assert len(freezing.stages(model)) == 9
+    total = freezing.count_parameters(model)
+    freezing.freeze_stages(model, 9)
+    assert freezing.count_parameters(model, trainable_only=True) == 1280 * 3 + 3  # the head only
+    freezing.freeze_stages(model, 0)
+    assert freezing.count_parameters(model, trainable_only=True) == total
     with pytest.raises(ValueError, match="between 0 and 9"):
-        models.freeze_stages(model, 10)
+        freezing.freeze_stages(model, 10)
 
 
 def test_bn_mode_keeps_frozen_layers_statistics():
     model = models.load_backbone(num_classes=3)
-    models.freeze_stages(model, 4)
+    freezing.freeze_stages(model, 4)
     model.train()
-    models.set_bn_mode(model, "frozen")
+    freezing.set_bn_mode(model, "frozen")
     assert not model.bn1.training and model.bn2.training  # stem frozen, last stage trainable
-    models.set_bn_mode(model, "eval")
+    freezing.set_bn_mode(model, "eval")
     assert not model.bn2.training
     with pytest.raises(ValueError, match="'train', 'frozen' or 'eval'"):
-        models.set_bn_mode(model, "off")
+        freezing.set_bn_mode(model, "off")
 
 
 def test_feature_maps_shrink_and_widen(backbone):
@@ -135,7 +135,7 @@ def test_text_encoder_with_a_classification_head():
     tokenizer, model = models.load_text_encoder("minilm-l6", num_labels=3)
     batch = tokenizer(["fine", "awful film"], padding=True, return_tensors="pt")
     assert model(**batch).logits.shape == (2, 3)
-    assert len(models.stages(model)) == 7  # embeddings + 6 transformer layers
+    assert len(freezing.stages(model)) == 7  # embeddings + 6 transformer layers
     with pytest.raises(ValueError, match="Available: minilm-l6"):
         models.load_text_encoder("gpt-5")
 

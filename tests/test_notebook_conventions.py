@@ -105,3 +105,19 @@ def test_every_chapter_can_checkpoint_to_a_persistent_folder(notebook):
     path, nb = notebook
     parameters = next(c.source for c in _code(nb) if "parameters" in c.metadata.get("tags", []))
     assert "CHECKPOINT_DIR = None" in parameters
+
+
+def test_no_cell_ends_with_a_bare_glue_call(notebook):
+    # tl.glue returns its value, so a cell ending with it would print a stray raw number in the book
+    path, nb = notebook
+    for cell in _code(nb):
+        lines = cell.source.rstrip().splitlines()
+        if lines and lines[-1].startswith("tl.glue("):
+            assert lines[-1].endswith(";"), f"{path.name}: end the cell's last tl.glue(...) with ';'"
+
+
+def test_no_chapter_indexes_a_model_by_position(notebook):
+    # the parts of a model have names (freezing.split(...).top.trunk / .head, SmallCNN.body / .head)
+    path, nb = notebook
+    for cell in _code(nb):
+        assert not re.search(r"\b(model|top|t)\[-?\d*:-?\d*\]", cell.source), f"{path.name}: {cell.source[:80]}"

@@ -1,10 +1,16 @@
-"""Every chapter executed top to bottom (papermill), offline, with TL_STRICT_CLAIMS=1."""
+"""Every chapter executed top to bottom (papermill), offline, with TL_STRICT_CLAIMS=1, within a
+time budget relative to the machine: a multiple of the calibration workload timed in the same
+run (scripts/calibration.py), so a slower laptop passes and a chapter that grew fails."""
 
 import nbformat
 import pytest
 from run_notebooks import EXECUTED, chapters
 
-BUDGET_SECONDS = 240  # each chapter, at its default parameters, on 2 CPU cores
+# Each chapter, at its default parameters, in units of the calibration workload timed just
+# before it. Chosen so that the chapters fit with room to spare: measured on 2 CPU cores on
+# 2026-11-22, the chapters took at most 83 times the workload before the device/keys rework
+# and at most 66 after it (book/instructors.md has the latest table; `make bench` makes one).
+BUDGET_RATIO = 90
 
 
 @pytest.mark.slow
@@ -17,4 +23,7 @@ def test_chapter_runs_and_its_claims_hold(notebook, executions):
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "Claim '" in text and "does not hold" not in text
     assert any("image/png" in o.get("data", {}) for o in outputs), "every chapter shows a figure"
-    assert seconds <= BUDGET_SECONDS, f"{notebook.name} took {seconds:.0f} s, over the {BUDGET_SECONDS} s budget"
+    ratio = executions.ratio(notebook)
+    assert ratio <= BUDGET_RATIO, (
+        f"{notebook.name} took {seconds:.0f} s, {ratio:.0f} times the calibration workload "
+        f"({seconds / ratio:.2f} s on this machine just before it), over the budget of {BUDGET_RATIO}")

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tl_utils import data, features, models, train
+from tl_utils import data, features, freezing, models, train
 
 
 @pytest.fixture(scope="module")
@@ -15,10 +15,10 @@ def test_split_reproduces_the_model_at_every_depth():
     model = models.load_backbone(num_classes=4)
     x = models.preprocessing(size=64)(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8))
     for k in range(10):
-        bottom, top = models.split(model, k)
+        bottom, top = freezing.split(model, k)
         assert torch.allclose(top(bottom(x)), model(x), atol=1e-5)
     with pytest.raises(ValueError, match="0 <= k <= 9"):
-        models.split(model, 10)
+        freezing.split(model, 10)
 
 
 def test_stage_outputs_are_cached_in_one_pass(small, tmp_path):
@@ -30,16 +30,16 @@ def test_stage_outputs_are_cached_in_one_pass(small, tmp_path):
     again = features.extract(model, split, prep, stage=7, cache=tmp_path)
     assert again.cached and torch.equal(again.x, outs[7].x)
     with torch.no_grad():
-        assert torch.allclose(models.split(model, 3)[0](prep(split.x[:2])), outs[3].x[:2], atol=1e-5)
+        assert torch.allclose(freezing.split(model, 3)[0](prep(split.x[:2])), outs[3].x[:2], atol=1e-5)
     with pytest.raises(ValueError, match="between 1 and 9"):
         features.extract_stages(model, split, prep, [0])
 
 
 def test_unfreezing_schedule_goes_top_down():
-    assert models.unfreezing_schedule(9, 4, per_epoch=3) == [8, 5, 2, 0]
-    assert models.unfreezing_schedule(9, 3, first=0) == [9, 8, 7]
+    assert freezing.unfreezing_schedule(9, 4, per_epoch=3) == [8, 5, 2, 0]
+    assert freezing.unfreezing_schedule(9, 3, first=0) == [9, 8, 7]
     with pytest.raises(ValueError):
-        models.unfreezing_schedule(9, 0)
+        freezing.unfreezing_schedule(9, 0)
 
 
 def test_fit_follows_a_freezing_schedule(small):
@@ -58,7 +58,7 @@ def test_memory_footprint_grows_with_what_trains(small):
     split, prep = small
     model = models.load_backbone(num_classes=10)
     full = train.memory_footprint(model, split.x[:8], transform=prep)
-    models.freeze_stages(model, 9)
+    freezing.freeze_stages(model, 9)
     head_only = train.memory_footprint(model, split.x[:8], transform=prep)
     assert full["parameters"] == head_only["parameters"] > 10  # ~13 MB of float32 weights either way
     assert full["optimizer"] == 2 * full["gradients"]
@@ -79,8 +79,7 @@ def test_memory_footprint_leaves_the_model_as_it_was(small):
 def test_a_random_backbone_is_the_same_architecture():
     random = models.load_backbone(num_classes=3, pretrained=False)
     pretrained = models.load_backbone(num_classes=3)
-    assert random.tl_name != pretrained.tl_name
-    assert models.count_parameters(random) == models.count_parameters(pretrained)
+    assert freezing.count_parameters(random) == freezing.count_parameters(pretrained)
     assert not torch.equal(random.conv_stem.weight, pretrained.conv_stem.weight)
 
 

@@ -45,3 +45,11 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert runtime.cache_dir() == tmp_path
     monkeypatch.delenv("TL_CACHE_DIR")
     assert runtime.cache_dir().name == "tl-course"
+
+
+def test_the_suite_never_touches_the_learners_cache():
+    from pathlib import Path
+
+    learner = Path.home() / ".cache" / "tl-course"
+    assert runtime.cache_dir() != learner and learner not in runtime.cache_dir().parents
+    assert runtime.cache_dir().name == "test-cache"

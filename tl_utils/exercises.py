@@ -85,9 +85,9 @@ def _letters(answer) -> set[str] | None:
 
 @_exercise("01.1")
 def _check_01_1(answer) -> tuple[bool, str]:
-    from . import data, models
+    from . import models, registry
 
-    names, photos, _ = data.sample_photos()
+    names, photos, _ = registry.sample_photos()
     model, prep = models.load_backbone(), models.preprocessing(size=224)
     with torch.no_grad():
         expected = models.imagenet_classes()[int(model(prep(photos[names.index("camera on tripod")])).argmax())]
@@ -164,17 +164,17 @@ def _check_02_2(answer) -> tuple[bool, str]:
 
 @_exercise("03.1")
 def _check_03_1(answer) -> tuple[bool, str]:
-    from . import models
+    from . import freezing, models
 
     model = models.load_backbone(num_classes=10)
-    total = models.count_parameters(model)
-    models.freeze_stages(model, 7)
-    expected = models.count_parameters(model, trainable_only=True)
+    total = freezing.count_parameters(model)
+    freezing.freeze_stages(model, 7)
+    expected = freezing.count_parameters(model, trainable_only=True)
     if answer == expected:
         return True, f"{expected:,} of {total:,} parameters train: stages 7 and 8 and the head."
     if answer == total:
         return False, "that is every parameter; count only those with requires_grad (trainable_only=True)."
-    if answer == models.count_parameters(models.head(model)):
+    if answer == freezing.count_parameters(freezing.head(model)):
         return False, "that is the head alone; with 7 of 9 stages frozen, the last two stages train too."
     return False, "freeze the first 7 stages of a 10-class model, then count the parameters that require gradients."
 

@@ -2,15 +2,16 @@
 
 A frozen backbone gives the same output for the same image every epoch, so computing it
 once and training the head on the stored vectors is the same model at a fraction of the
-cost. The cache key covers everything that changes the output: the backbone and the exact
-values of its weights, the data (name, split and a hash of its contents) and the
-preprocessing. Change any of them and the features are extracted again.
+cost. The cache key (`cache_key`) covers what the features depend on, and nothing else: the
+architecture and weights of the layers below the features (not the head), the pixels, the
+preprocessing, the code that computes them, and the torch and timm versions. Change any of
+them and the features are extracted again; change the head or the labels and they are not.
+Text embeddings (`embed_texts`) are cached the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import time
@@ -18,15 +19,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import timm
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from . import keys
+from . import preprocess as _preprocess_module
 from .data import DataSplit
-from .models import Preprocess
-from .models import stages as _stages
-from .runtime import cache_dir, get_device
-from .train import fit, progress
+from .freezing import head as _head
+from .freezing import same_modes
+from .freezing import stages as _stages
+from .preprocess import Preprocess
+from .runtime import cache_dir, on_device, progress
+from .train import fit
 
 
 @dataclass(frozen=True)
@@ -49,23 +55,22 @@ class Features:
         return dataclasses.replace(self, x=self.x[index], y=self.y[index])
 
 
-def _digest(*parts: object) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, torch.Tensor):
-            h.update(part.detach().cpu().contiguous().numpy().tobytes())
-        else:
-            h.update(repr(part).encode())
-    return h.hexdigest()
+def _feature_layers(model: nn.Module, stage: int | None) -> list[nn.Module]:
+    """The modules the features are computed by: the first `stage` stages, or all but the head."""
+    if stage is not None:
+        return _stages(model)[:stage]
+    return [module for module in model.children() if module is not _head(model)]
 
 
 def cache_key(model: nn.Module, data: DataSplit, preprocess: Preprocess, stage: int | None = None) -> str:
-    """A key that changes whenever the backbone, its weights, the data, the preprocessing or
-    the layer the features are taken from do."""
-    weights = _digest(*model.state_dict().values())
-    name = getattr(model, "tl_name", type(model).__name__)
-    parts = (name, weights, data.name, data.split, data.x, data.y, preprocess)
-    return _digest(*parts) if stage is None else _digest(*parts, "stage", stage)
+    """A key that changes whenever the features would: the architecture and weights of the
+    layers below them, the images, the preprocessing, the code computing them, the versions.
+
+    The head, the labels and the dataset's name are not in it: they do not change the features.
+    """
+    code = keys.source_digest(pooled, _stage_outputs, Path(_preprocess_module.__file__))
+    return keys.digest(_feature_layers(model, stage), data.x, preprocess, stage, code,
+                       torch.__version__, timm.__version__)
 
 
 @torch.inference_mode()
@@ -77,20 +82,21 @@ def pooled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def _cache_path(model: nn.Module, data: DataSplit, preprocess: Preprocess, stage: int | None,
                 cache: Path | str | None) -> Path:
     folder = Path(cache) if cache else cache_dir() / "features"
-    where = "" if stage is None else f"-stage{stage}"
-    key = cache_key(model, data, preprocess, stage)
-    return folder / f"{getattr(model, 'tl_name', 'model')}{where}-{data.name}-{data.split}-{key[:16]}.safetensors"
+    where = "pooled" if stage is None else f"stage{stage}"
+    key = cache_key(model, data, preprocess, stage)  # the name and split only make the file readable
+    return folder / f"{type(model).__name__}-{where}-{data.name}-{data.split}-{key[:16]}.safetensors"
 
 
-def _load(path: Path, seconds_from: float) -> Features:
-    stored = load_file(path)
-    return Features(stored["x"], stored["y"], _classes(path), path, True, time.perf_counter() - seconds_from)
+def _load(path: Path, data: DataSplit, seconds_from: float) -> Features:
+    """Stored features, with the labels and class names of `data` (they are not in the key)."""
+    x = load_file(path)["x"]
+    return Features(x, data.y.clone(), list(data.classes), path, True, time.perf_counter() - seconds_from)
 
 
-def _save(path: Path, x: torch.Tensor, data: DataSplit) -> None:
+def _save(path: Path, x: torch.Tensor) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    save_file({"x": x.contiguous(), "y": data.y.clone()}, tmp, metadata={"classes": json.dumps(data.classes)})
+    save_file({"x": x.contiguous()}, tmp)
     tmp.replace(path)  # atomic: an interrupted extraction never leaves a half-written cache file
 
 
@@ -118,14 +124,14 @@ def extract(
     path = _cache_path(model, data, preprocess, None, cache)
     start = time.perf_counter()
     if path.is_file():
-        return _load(path, start)
-    device = torch.device(device) if device else get_device()
-    model = model.to(device).eval()
+        return _load(path, data, start)
     chunks = []
-    for i in progress(range(0, len(data), batch_size), desc=f"features of {data.name}/{data.split}"):
-        chunks.append(pooled(model, preprocess(data.x[i : i + batch_size].to(device))).float().cpu())
+    with on_device(model, device) as device, same_modes(model):
+        model.eval()
+        for i in progress(range(0, len(data), batch_size), desc=f"features of {data.name}/{data.split}"):
+            chunks.append(pooled(model, preprocess(data.x[i : i + batch_size].to(device))).float().cpu())
     x = torch.cat(chunks)
-    _save(path, x, data)
+    _save(path, x)
     return Features(x, data.y.clone(), list(data.classes), path, False, time.perf_counter() - start)
 
 
@@ -150,31 +156,32 @@ def extract_stages(
         raise ValueError(f"stages must be between 1 and {len(trunk)}, got {list(stages)}")
     start = time.perf_counter()
     paths = {k: _cache_path(model, data, preprocess, k, cache) for k in stages}
-    out = {k: _load(path, start) for k, path in paths.items() if path.is_file()}
+    out = {k: _load(path, data, start) for k, path in paths.items() if path.is_file()}
     missing = sorted(set(stages) - set(out))
     if missing:
-        device = torch.device(device) if device else get_device()
-        model = model.to(device).eval()
         chunks: dict[int, list[torch.Tensor]] = {k: [] for k in missing}
-        for i in progress(range(0, len(data), batch_size), desc=f"stage outputs of {data.name}/{data.split}"):
-            with torch.inference_mode():
-                h = preprocess(data.x[i : i + batch_size].to(device))
-                for k, stage in enumerate(trunk[: max(missing)], start=1):
-                    h = stage(h)
-                    if k in chunks:
-                        chunks[k].append(h.float().cpu())
+        with on_device(model, device) as device, same_modes(model):
+            model.eval()
+            for i in progress(range(0, len(data), batch_size), desc=f"stage outputs of {data.name}/{data.split}"):
+                outputs = _stage_outputs(trunk, preprocess(data.x[i : i + batch_size].to(device)), missing)
+                for k, h in outputs.items():
+                    chunks[k].append(h.float().cpu())
         for k in missing:
             x = torch.cat(chunks[k])
-            _save(paths[k], x, data)
+            _save(paths[k], x)
             out[k] = Features(x, data.y.clone(), list(data.classes), paths[k], False, time.perf_counter() - start)
     return {k: out[k] for k in stages}
 
 
-def _classes(path: Path) -> list[str]:
-    from safetensors import safe_open
-
-    with safe_open(path, "pt") as f:
-        return json.loads(f.metadata()["classes"])
+@torch.inference_mode()
+def _stage_outputs(trunk: Sequence[nn.Module], x: torch.Tensor, wanted: Sequence[int]) -> dict[int, torch.Tensor]:
+    """{k: the output of the first k stages} for every k in `wanted`, in one pass."""
+    out = {}
+    for k, stage in enumerate(trunk[: max(wanted)], start=1):
+        x = stage(x)
+        if k in wanted:
+            out[k] = x
+    return out
 
 
 def train_head(
@@ -221,14 +228,35 @@ def knn_accuracy(train, test, k: int = 5) -> float:
     return (votes.argmax(dim=1) == test.y).float().mean().item()
 
 
-@torch.inference_mode()
 def embed_texts(
     tokenizer, model: nn.Module, texts: list[str], *, max_length: int = 64, batch_size: int = 64,
-    device: torch.device | str | None = None,
+    cache: Path | str | None = None, device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Mean-pooled, L2-normalised sentence embeddings (N, D) from a BERT-family encoder."""
-    device = torch.device(device) if device else get_device()
-    encoder = getattr(model, "base_model", model).to(device).eval()
+    """Mean-pooled, L2-normalised sentence embeddings (N, D) from a BERT-family encoder.
+
+    Cached like image features (cache: default $TL_CACHE_DIR/features), keyed on the encoder's
+    architecture and weights (not a classification head), the tokenizer's vocabulary and
+    settings, the texts, `max_length`, this function's code and the library versions.
+    """
+    import transformers
+
+    encoder = getattr(model, "base_model", model)
+    key = keys.digest(encoder, json.dumps(tokenizer.get_vocab(), sort_keys=True), type(tokenizer).__name__,
+                      tokenizer.init_kwargs.get("do_lower_case"), list(texts), max_length,
+                      keys.source_digest(_embed), torch.__version__, transformers.__version__)
+    path = (Path(cache) if cache else cache_dir() / "features") / f"{type(encoder).__name__}-texts-{key[:16]}.safetensors"
+    if path.is_file():
+        return load_file(path)["x"]
+    with on_device(encoder, device) as device, same_modes(encoder):
+        encoder.eval()
+        x = _embed(tokenizer, encoder, texts, max_length, batch_size, device)
+    _save(path, x)
+    return x
+
+
+@torch.inference_mode()
+def _embed(tokenizer, encoder: nn.Module, texts: list[str], max_length: int, batch_size: int,
+           device: torch.device) -> torch.Tensor:
     out = []
     for i in progress(range(0, len(texts), batch_size), desc="embedding texts"):
         batch = tokenizer(texts[i : i + batch_size], padding=True, truncation=True,

@@ -1,14 +1,31 @@
-"""Seeds, devices and the environment a notebook runs in (every chapter's setup cell)."""
+"""Seeds, devices, progress bars and the environment a notebook runs in (every chapter).
+
+The device rule, the same on CPU, CUDA and Apple MPS:
+
+    Models and data live on the CPU between calls. A tl_utils helper that computes
+    (fit, predict, evaluate, extract, embed_texts, lr_range_test, fisher_diagonal, ...)
+    takes the model to the device for its work (`on_device`) and puts it back where it
+    found it before returning; what it returns (logits, features, histories) is on the CPU.
+    Penalties (l2_sp, ewc, lwf) follow the device of the parameters and inputs they are given.
+
+So a learner's cell that calls a model directly, `model(x)` with a CPU tensor `x`, works on
+every device, before and after any helper ran, and after a resume from a checkpoint. Passing
+`device=` to a helper, or setting TL_DEVICE, chooses where the work runs (book/setup.md).
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 
 def seed_everything(seed: int) -> None:
@@ -27,7 +44,7 @@ def seed_everything(seed: int) -> None:
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """The device to train on: CUDA, then Apple MPS, then CPU.
+    """The device to compute on: CUDA, then Apple MPS, then CPU.
 
     `prefer` (or the environment variable TL_DEVICE) forces one, e.g. "cpu".
     """
@@ -45,6 +62,61 @@ def get_device(prefer: str | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def work_device(device: torch.device | str | None = None) -> torch.device:
+    """`device` as a torch.device, or the automatic choice (get_device) when it is None."""
+    return torch.device(device) if device is not None else get_device()
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where a module's weights are (the CPU for a module without any)."""
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextmanager
+def on_device(model: nn.Module, device: torch.device | str | None = None) -> Iterator[torch.device]:
+    """Move `model` to the work device for the block, then back where it was (the device rule).
+
+        with on_device(model) as device:
+            logits = model(x.to(device))
+    """
+    device = work_device(device)
+    home = module_device(model)
+    model.to(device)
+    try:
+        yield device
+    finally:
+        model.to(home)
+
+
+def to_device(inputs, device: torch.device):
+    """A tensor, or a dict of tensors (a tokenised text batch), on `device`."""
+    if isinstance(inputs, Mapping):
+        return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+    return inputs.to(device, non_blocking=True)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type for training on `device`, or None for full precision.
+
+    CUDA: bfloat16 where the GPU computes it natively (Ampere and newer), float16 elsewhere
+    (with a gradient scaler, see tl_utils.train). A T4, Colab's free GPU, reports bfloat16
+    support through emulation, which is slow: `including_emulation=False` rules that out.
+    CPU and MPS: full precision.
+    """
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+
+def progress(iterable=None, **kwargs):
+    """A tqdm progress bar (off when the environment variable TL_PROGRESS is 0, as in CI)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=os.environ.get("TL_PROGRESS", "1") == "0", leave=False, **kwargs)
 
 
 def describe_environment() -> dict[str, str]:

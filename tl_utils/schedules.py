@@ -19,6 +19,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from . import train as train_mod
+from .freezing import same_modes, set_bn_mode
+from .runtime import on_device, to_device
+
 Schedule = Callable[[int], float]
 
 
@@ -129,9 +133,9 @@ def layerwise_groups(model: nn.Module, lr: float, decay: float = 2.6, weight_dec
 
     The head and anything outside the trunk get `lr`; the trunk's last stage lr / decay, the
     one below lr / decay^2, and so on down to the input. Works for the course's EfficientNet
-    and BERT-family encoders (their stages are tl_utils.models.stages).
+    and BERT-family encoders (their stages are tl_utils.freezing.stages).
     """
-    from .models import stages
+    from .freezing import stages
 
     if decay < 1:
         raise ValueError(f"decay must be at least 1 (1 = the same rate everywhere), got {decay}")
@@ -160,6 +164,7 @@ def lr_range_test(
     batch_size: int = 32,
     transform: Callable | None = None,
     optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
+    bn_mode: str = "frozen",
     device: torch.device | str | None = None,
     seed: int = 0,
 ) -> dict:
@@ -167,38 +172,38 @@ def lr_range_test(
     from `start_lr` to `end_lr`, record the loss, stop once it explodes.
 
     Returns {"lrs", "losses" (smoothed), "suggested"}: the suggested rate is where the smoothed
-    loss falls fastest. The model's weights and mode are restored afterwards.
+    loss falls fastest. The test trains as tl_utils.train.fit does: training mode, with
+    BatchNorm layers as `bn_mode` says (tl_utils.freezing.set_bn_mode; "eval" keeps every
+    pretrained statistic). Afterwards the model is as it was: its weights, its place (the
+    device rule, tl_utils.runtime) and the mode of every module.
     """
-    from .runtime import get_device
-    from .train import _as_pair, _forward, _take
-
-    device = torch.device(device) if device else get_device()
-    inputs, labels = _as_pair(train)
-    saved, was_training = copy.deepcopy(model.state_dict()), model.training
-    model.to(device).train()
-    optimizer = optimizer_class([p for p in model.parameters() if p.requires_grad], lr=start_lr)
-    factor = (end_lr / start_lr) ** (1 / max(1, steps - 1))
-    generator = torch.Generator().manual_seed(seed)
+    inputs, labels = train_mod.as_pair(train)
+    saved = copy.deepcopy(model.state_dict())
     lrs, losses, smooth, best = [], [], 0.0, float("inf")
-    for step in range(steps):
-        lr = start_lr * factor**step
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        index = torch.randint(len(labels), (batch_size,), generator=generator)
-        x, y = _take(inputs, index, device), labels[index].to(device)
-        loss = nn.functional.cross_entropy(_forward(model, transform(x) if transform else x).float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        smooth = 0.9 * smooth + 0.1 * loss.item()
-        value = smooth / (1 - 0.9 ** (step + 1))  # debiased running mean
-        lrs.append(lr)
-        losses.append(value)
-        best = min(best, value)
-        if not math.isfinite(value) or value > 4 * best:
-            break
-    model.load_state_dict(saved)
-    model.train(was_training)
+    with on_device(model, device) as device, same_modes(model):
+        model.train()
+        set_bn_mode(model, bn_mode)
+        optimizer = optimizer_class([p for p in model.parameters() if p.requires_grad], lr=start_lr)
+        factor = (end_lr / start_lr) ** (1 / max(1, steps - 1))
+        generator = torch.Generator().manual_seed(seed)
+        for step in range(steps):
+            lr = start_lr * factor**step
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = torch.randint(len(labels), (batch_size,), generator=generator)
+            x, y = to_device(train_mod.take(inputs, index), device), labels[index].to(device)
+            loss = nn.functional.cross_entropy(train_mod.forward(model, transform(x) if transform else x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            smooth = 0.9 * smooth + 0.1 * loss.item()
+            value = smooth / (1 - 0.9 ** (step + 1))  # debiased running mean
+            lrs.append(lr)
+            losses.append(value)
+            best = min(best, value)
+            if not math.isfinite(value) or value > 4 * best:
+                break
+        model.load_state_dict(saved)
     slopes = [(losses[i + 1] - losses[i - 1]) / (math.log(lrs[i + 1]) - math.log(lrs[i - 1])) for i in range(1, len(lrs) - 1)]
     suggested = lrs[1 + min(range(len(slopes)), key=slopes.__getitem__)] if slopes else start_lr
     return {"lrs": lrs, "losses": losses, "suggested": suggested}

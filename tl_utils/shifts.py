@@ -10,6 +10,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
 
 
 def _check(images: torch.Tensor) -> torch.Tensor:
@@ -19,25 +20,16 @@ def _check(images: torch.Tensor) -> torch.Tensor:
 
 
 def brightness_contrast(images: torch.Tensor, brightness: float = 0.0, contrast: float = 1.0) -> torch.Tensor:
-    """Scale each image's contrast around its mean by `contrast`, then add `brightness` (in 0..1 units)."""
-    x = _check(images) / 255
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = (x - mean) * contrast + mean + brightness
+    """Scale each image's contrast around its mean grey level by `contrast` (torchvision's
+    adjust_contrast), then add `brightness` (in 0..1 units: a brighter or darker scan)."""
+    x = TF.adjust_contrast(_check(images) / 255, contrast) + brightness
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
 def blur(images: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
-    """Gaussian blur with standard deviation `sigma` pixels."""
-    x = _check(images)
+    """Gaussian blur with standard deviation `sigma` pixels (torchvision's gaussian_blur, 3 sigma wide)."""
     radius = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-(t**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    x = F.pad(x, (radius,) * 4, mode="replicate")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)  # along width
-    x = F.conv2d(x, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)  # along height
-    return x.round().clamp(0, 255).to(torch.uint8)
+    return TF.gaussian_blur(_check(images), [2 * radius + 1] * 2, [sigma, sigma]).round().clamp(0, 255).to(torch.uint8)
 
 
 def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:

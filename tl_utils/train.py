@@ -10,9 +10,8 @@ a resumed run ends with exactly the weights and history of an uninterrupted one 
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,20 +19,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import freeze_stages, set_bn_mode
-from .runtime import get_device
+from . import keys
+from .freezing import freeze_stages, same_modes, set_bn_mode
+from .runtime import autocast_dtype, module_device, on_device, progress, to_device
 
 Inputs = torch.Tensor | Mapping[str, torch.Tensor]
 
 
-def progress(iterable=None, **kwargs):
-    """A tqdm progress bar (off when the environment variable TL_PROGRESS is 0, as in CI)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, disable=os.environ.get("TL_PROGRESS", "1") == "0", leave=False, **kwargs)
-
-
-def _as_pair(data) -> tuple[Inputs, torch.Tensor]:
+def as_pair(data) -> tuple[Inputs, torch.Tensor]:
+    """(inputs, labels) from a pair, a DataSplit or Features; labels as an int64 tensor."""
     if hasattr(data, "x") and hasattr(data, "y"):  # a DataSplit or Features
         data = (data.x, data.y)
     inputs, labels = data
@@ -47,66 +41,87 @@ def _as_pair(data) -> tuple[Inputs, torch.Tensor]:
     return inputs, labels
 
 
-def _take(inputs: Inputs, index: torch.Tensor, device: torch.device) -> Inputs:
+def _length(inputs: Inputs) -> int:
+    return len(next(iter(inputs.values()))) if isinstance(inputs, Mapping) else len(inputs)
+
+
+def take(inputs: Inputs, index: torch.Tensor) -> Inputs:
+    """The examples at `index` of a tensor, or of every tensor of a tokenised batch."""
     if isinstance(inputs, Mapping):
-        return {k: v[index].to(device, non_blocking=True) for k, v in inputs.items()}
-    return inputs[index].to(device, non_blocking=True)
+        return {k: v[index] for k, v in inputs.items()}
+    return inputs[index]
 
 
-def _forward(model: nn.Module, inputs: Inputs) -> torch.Tensor:
-    """Logits from a plain module or a Hugging Face model."""
+def forward(model: nn.Module, inputs: Inputs) -> torch.Tensor:
+    """Logits from a plain module (a tensor batch) or a Hugging Face model (a dict batch)."""
     out = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
     return out.logits if hasattr(out, "logits") else out
 
 
-def _check_labels(labels: torch.Tensor, logits: torch.Tensor) -> None:
-    n_out = logits.shape[-1]
+def check_labels(labels: torch.Tensor, n_outputs: int) -> None:
+    """Raise a ValueError when a label has no output of the model to go to."""
     top = int(labels.max())
-    if top >= n_out or int(labels.min()) < 0:
+    if top >= n_outputs or int(labels.min()) < 0:
         raise ValueError(
-            f"labels go up to {top} but the model has {n_out} outputs: give it a head with one "
+            f"labels go up to {top} but the model has {n_outputs} outputs: give it a head with one "
             f"output per class, e.g. load_backbone(..., num_classes=len(data.classes))."
         )
 
 
-def _autocast(device: torch.device):
-    """Mixed precision on CUDA (bfloat16 where supported); full precision elsewhere."""
-    if device.type != "cuda":
-        return torch.autocast("cpu", enabled=False), None
-    bf16 = torch.cuda.is_bf16_supported()
-    dtype = torch.bfloat16 if bf16 else torch.float16
-    scaler = None if bf16 else torch.amp.GradScaler("cuda")
-    return torch.autocast("cuda", dtype=dtype), scaler
+def _mixed_precision(device: torch.device):
+    """(autocast context, gradient scaler or None) for training on `device` (runtime.autocast_dtype)."""
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext(), None
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+    return torch.autocast(device.type, dtype=dtype), scaler
 
 
 @torch.no_grad()
 def predict(model: nn.Module, inputs: Inputs, *, batch_size: int = 256, transform: Callable | None = None,
             device: torch.device | str | None = None) -> torch.Tensor:
-    """Logits (N, K) on the CPU, in batches, in eval mode."""
-    device = torch.device(device) if device else get_device()
-    model.to(device).eval()
-    n = len(next(iter(inputs.values()))) if isinstance(inputs, Mapping) else len(inputs)
+    """Logits (N, K) on the CPU, in batches, in eval mode; the model keeps its place and modes."""
+    n = _length(inputs)
+    if n == 0:
+        raise ValueError("there are no examples to predict on: the split (or its subset) is empty")
     out = []
-    for start in range(0, n, batch_size):
-        batch = _take(inputs, torch.arange(start, min(start + batch_size, n)), device)
-        autocast, _ = _autocast(device)
-        with autocast:
-            out.append(_forward(model, transform(batch) if transform else batch).float().cpu())
+    with on_device(model, device) as device, same_modes(model):
+        model.eval()
+        autocast, _ = _mixed_precision(device)
+        for start in range(0, n, batch_size):
+            batch = to_device(take(inputs, torch.arange(start, min(start + batch_size, n))), device)
+            with autocast:
+                out.append(forward(model, transform(batch) if transform else batch).float().cpu())
     return torch.cat(out)
 
 
 def evaluate(model: nn.Module, data, *, batch_size: int = 256, transform: Callable | None = None,
              device: torch.device | str | None = None) -> dict[str, float]:
     """Mean cross-entropy and accuracy of `model` on `data` ((inputs, labels) or a DataSplit)."""
-    inputs, labels = _as_pair(data)
+    inputs, labels = as_pair(data)
     logits = predict(model, inputs, batch_size=batch_size, transform=transform, device=device)
-    _check_labels(labels, logits)
+    check_labels(labels, logits.shape[-1])
     return {"loss": nn.functional.cross_entropy(logits, labels).item(),
             "acc": (logits.argmax(1) == labels).float().mean().item()}
 
 
-def _fingerprint(**config) -> str:
-    return hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()[:16]
+def run_settings(model: nn.Module, train, val, optimizer, scheduler, **settings) -> dict[str, str]:
+    """One digest per setting a training run's result depends on (its checkpoint fingerprint).
+
+    The data (inputs and labels, train and val), the starting weights and architecture and
+    which weights train, the optimizer and its settings, the schedule, and every other
+    argument of `fit` that changes the result (transform, augment, loss_fn, penalty, epochs,
+    batch size, seed, BatchNorm mode, frozen stages). The device is not among them: a run
+    started on a CPU may be resumed on a GPU.
+    """
+    return {
+        "data": keys.digest(as_pair(train)),
+        "val": keys.digest(as_pair(val) if val is not None else None),
+        "model": keys.digest(model, [p.requires_grad for p in model.parameters()]),
+        "optimizer": keys.digest(type(optimizer), optimizer),
+        "scheduler": keys.digest(scheduler),
+        **{name: keys.digest(value) for name, value in settings.items()},
+    }
 
 
 def fit(
@@ -139,14 +154,20 @@ def fit(
     augment: applied before it, to training batches only.
     loss_fn(logits, labels): the loss (default: cross-entropy), e.g. one softmax per task (chapter 7).
     penalty(model, inputs, logits): added to the loss (EWC, L2-SP, LwF: tl_utils.forgetting).
-    bn_mode: how BatchNorm behaves during training, see tl_utils.models.set_bn_mode.
+    bn_mode: how BatchNorm behaves during training, see tl_utils.freezing.set_bn_mode.
     frozen_stages: for gradual unfreezing, the number of frozen stages in each epoch (see
-        tl_utils.models.unfreezing_schedule); the default optimizer then covers every parameter.
-    checkpoint_dir: save after every epoch and resume from there when run again.
+        tl_utils.freezing.unfreezing_schedule); the default optimizer then covers every parameter.
+    checkpoint_dir: save after every epoch and resume from there when run again. A run with
+        other settings (see `run_settings`) trains afresh beside it, and says what changed.
+    device: where to train (default: tl_utils.runtime.get_device()); the model comes back to
+        where it was, with its trained weights (the device rule, tl_utils.runtime).
     """
-    device = torch.device(device) if device else get_device()
-    inputs, labels = _as_pair(train)
-    model.to(device)
+    inputs, labels = as_pair(train)
+    n = len(labels)
+    if n == 0:
+        raise ValueError("the training split is empty: there is nothing to train on")
+    if val is not None and len(as_pair(val)[1]) == 0:
+        raise ValueError("the validation split is empty: pass val=None, or a split with examples")
     if frozen_stages is not None and len(frozen_stages) != epochs:
         raise ValueError(f"frozen_stages has {len(frozen_stages)} entries for {epochs} epochs: give one per epoch")
     params = [p for p in model.parameters() if p.requires_grad or frozen_stages is not None]
@@ -154,96 +175,108 @@ def fit(
         raise ValueError("every parameter of the model is frozen: there is nothing to train")
     if optimizer is None:
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    autocast, scaler = _autocast(device)
-    n = len(labels)
     steps_per_epoch = math.ceil(n / batch_size)
     history: list[dict] = []
     start_epoch = 0
 
-    ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-    settings = [{k: v for k, v in g.items() if k != "params"} | {"size": sum(p.numel() for p in g["params"])}
-                for g in optimizer.param_groups]
-    run_id = _fingerprint(epochs=epochs, batch_size=batch_size, n=n, seed=seed, frozen=frozen_stages,
-                          optimizer=type(optimizer).__name__, groups=settings, bn=bn_mode,
-                          scheduler=type(scheduler).__name__, model=sum(p.numel() for p in model.parameters()))
-    if ckpt and ckpt.is_file():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        if state["run_id"] != run_id:
-            raise ValueError(
-                f"{ckpt} was written by a different run (other model, data size, epochs, batch size, seed "
-                f"or optimizer settings). Delete it, or pass another checkpoint_dir."
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng_cpu"])
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"])
-        history, start_epoch = state["history"], state["epoch"]
+    ckpt = None
+    if checkpoint_dir is not None:
+        settings = run_settings(model, train, val, optimizer, scheduler, transform=transform, augment=augment,
+                                loss_fn=loss_fn, penalty=penalty, epochs=epochs, batch_size=batch_size,
+                                seed=seed, bn_mode=bn_mode, frozen_stages=frozen_stages)
+        ckpt = _checkpoint_file(Path(checkpoint_dir), settings)
 
-    bar = progress(total=epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, desc="training")
-    for epoch in range(start_epoch, epochs):
-        t0 = time.perf_counter()
-        if frozen_stages is not None:
-            freeze_stages(model, frozen_stages[epoch])
-        model.train()
-        set_bn_mode(model, bn_mode)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 10_007 + epoch))
-        total_loss, correct = 0.0, 0
-        for step in range(steps_per_epoch):
-            index = order[step * batch_size : (step + 1) * batch_size]
-            x, y = _take(inputs, index, device), labels[index].to(device)
-            if augment is not None:
-                x = augment(x)
-            with autocast:
-                logits = _forward(model, transform(x) if transform else x)
-                if epoch == start_epoch and step == 0:
-                    _check_labels(labels, logits)
-                loss = (loss_fn or nn.functional.cross_entropy)(logits.float(), y)
-                if penalty is not None:
-                    loss = loss + penalty(model, x, logits)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
-                    f"(learning rate {optimizer.param_groups[0]['lr']:.3g}). The rate is probably "
-                    f"too high for this model: try a tenth of it. Also check the inputs for NaN/inf."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            total_loss += loss.item() * len(index)
-            correct += (logits.argmax(1) == y).sum().item()
-            bar.update()
-        row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n,
-               "lr": optimizer.param_groups[0]["lr"]}
-        if val is not None:
-            scores = evaluate(model, val, transform=transform, device=device)
-            row.update(val_loss=scores["loss"], val_acc=scores["acc"])
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("epoch", "train_loss", "val_acc")})
-        if ckpt:
-            _save_checkpoint(ckpt, run_id, model, optimizer, scheduler, scaler, epoch + 1, history, device)
-    bar.close()
-    model.eval()
+    with on_device(model, device) as device:
+        autocast, scaler = _mixed_precision(device)
+        if ckpt is not None and ckpt.is_file():
+            history, start_epoch = _resume(ckpt, model, optimizer, scheduler, scaler, device)
+        bar = progress(total=epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, desc="training")
+        for epoch in range(start_epoch, epochs):
+            t0 = time.perf_counter()
+            if frozen_stages is not None:
+                freeze_stages(model, frozen_stages[epoch])
+            model.train()
+            set_bn_mode(model, bn_mode)
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 10_007 + epoch))
+            total_loss, correct = 0.0, 0
+            for step in range(steps_per_epoch):
+                index = order[step * batch_size : (step + 1) * batch_size]
+                x, y = to_device(take(inputs, index), device), labels[index].to(device)
+                if augment is not None:
+                    x = augment(x)
+                with autocast:
+                    logits = forward(model, transform(x) if transform else x)
+                    if epoch == start_epoch and step == 0:
+                        check_labels(labels, logits.shape[-1])
+                    loss = (loss_fn or nn.functional.cross_entropy)(logits.float(), y)
+                    if penalty is not None:
+                        loss = loss + penalty(model, x, logits)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
+                        f"(learning rate {optimizer.param_groups[0]['lr']:.3g}). The rate is probably "
+                        f"too high for this model: try a tenth of it. Also check the inputs for NaN/inf."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                total_loss += loss.item() * len(index)
+                correct += (logits.argmax(1) == y).sum().item()
+                bar.update()
+            row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n,
+                   "lr": optimizer.param_groups[0]["lr"]}
+            if val is not None:
+                scores = evaluate(model, val, transform=transform, device=device)
+                row.update(val_loss=scores["loss"], val_acc=scores["acc"])
+            row["seconds"] = time.perf_counter() - t0
+            history.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("epoch", "train_loss", "val_acc")})
+            if ckpt is not None:
+                _save_checkpoint(ckpt, settings, model, optimizer, scheduler, scaler, epoch + 1, history, device)
+        bar.close()
+        model.eval()
     return history
 
 
-def _save_checkpoint(path: Path, run_id: str, model, optimizer, scheduler, scaler, epoch, history, device):
+def _checkpoint_file(folder: Path, settings: dict[str, str]) -> Path:
+    """The checkpoint of the run with these settings; says which settings differ from others there."""
+    path = folder / f"run-{keys.digest(settings)[:16]}.pt"
+    others = sorted(folder.glob("run-*.pt"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    if not path.is_file() and others:
+        before = torch.load(others[-1], map_location="cpu", weights_only=True).get("settings", {})
+        changed = [name for name, value in settings.items() if before.get(name) != value]
+        print(f"{folder}: the settings changed since the run saved there ({', '.join(changed)}); "
+              f"training afresh and keeping both. Delete the old run-*.pt files to free the space.")
+    return path
+
+
+def _resume(path: Path, model, optimizer, scheduler, scaler, device) -> tuple[list[dict], int]:
+    """Load a checkpoint into the run's objects; return (history, epochs done)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng_cpu"])
+    if device.type == "cuda" and state.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state(state["rng_cuda"])
+    return state["history"], state["epoch"]
+
+
+def _save_checkpoint(path: Path, settings, model, optimizer, scheduler, scaler, epoch, history, device):
     """Everything needed to continue exactly where this epoch ended; written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
-        "run_id": run_id,
+        "settings": settings,
         "epoch": epoch,
         "history": history,
         "model": model.state_dict(),
@@ -265,8 +298,9 @@ def memory_footprint(model: nn.Module, inputs: torch.Tensor, *, transform: Calla
     parameters: all weights; gradients: one per trainable weight; optimizer: `optimizer_states`
     per trainable weight (2 for Adam/AdamW); activations: every tensor autograd keeps from the
     forward pass for the backward pass, the part that grows with batch size and image size.
-    The model is left as it was: its mode, and its BatchNorm statistics, which the measuring
-    forward pass in training mode would otherwise move towards `inputs`.
+    The forward pass runs where the model is. The model is left as it was: its modes, and its
+    BatchNorm statistics, which the measuring forward pass in training mode would otherwise
+    move towards `inputs`.
     """
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
@@ -277,15 +311,16 @@ def memory_footprint(model: nn.Module, inputs: torch.Tensor, *, transform: Calla
             saved[storage.data_ptr()] = storage.nbytes()  # each storage once
         return t
 
-    was_training, buffers = model.training, [b.clone() for b in model.buffers()]
-    model.train()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = _forward(model, transform(inputs) if transform else inputs)
-    del out
+    buffers = [b.clone() for b in model.buffers()]
+    with same_modes(model):
+        model.train()
+        x = to_device(inputs, module_device(model))
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = forward(model, transform(x) if transform else x)
+        del out
     with torch.no_grad():
         for buffer, before in zip(model.buffers(), buffers):
             buffer.copy_(before)
-    model.train(was_training)
     trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     mb = 1 / 2**20
     return {"parameters": sum(p.numel() * p.element_size() for p in model.parameters()) * mb,
