@@ -54,8 +54,9 @@ test: setup
 	echo "Test suite wall time: $$(( $$(date +%s) - start )) s on $$(nproc) cores"; \
 	exit $$status
 
+# make bench BEFORE=../other-checkout   also times that checkout's chapters, interleaved, for before/after ratios
 bench: setup
-	$(BIN)/python scripts/bench.py --write book/_timings.md
+	$(BIN)/python scripts/bench.py $(if $(BEFORE),--compare $(BEFORE)) --write book/_timings.md
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

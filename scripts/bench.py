@@ -1,10 +1,11 @@
 """Time every chapter against the calibration workload, in one run (`make bench`).
 
 Prints one row per chapter: its seconds at default parameters and its ratio to the
-calibration workload (scripts/calibration.py), timed right before the chapter, as the test
-suite does, because a machine that shares its host speeds up and slows down over minutes.
-The ratios are what the test suite budgets (tests/test_notebooks.py); seconds alone mean
-little across machines.
+calibration workload (scripts/calibration.py). The workload is timed before every chapter and
+once more at the end, and the ratio uses the median of those timings, as the test suite
+does: a few seconds of work on a machine that shares its host vary by a quarter from minute
+to minute. The ratios are what the test suite budgets (tests/test_notebooks.py); seconds
+alone mean little across machines.
 
     python scripts/bench.py [--write book/_timings.md] [--json out.json] [notebooks ...]
     python scripts/bench.py --compare ../old-checkout     # before/after a change, interleaved
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -60,9 +62,9 @@ def time_notebook(notebook: Path, label: str, pythonpath: Path | None = None) ->
 
 
 def bench(notebooks: list[Path], compare: Path | None = None) -> dict:
-    """{"chapters": {name: {label: seconds}}, "calibration": {name: {label: seconds}}, "status": ...}."""
+    """{"chapters": {name: {label: seconds}}, "calibration": {label: [seconds, ...]}, "status": ...}."""
     chapters: dict[str, dict[str, float]] = {}
-    units: dict[str, dict[str, float]] = {}
+    units: dict[str, list[float]] = {}
     status: dict[str, dict[str, str]] = {}
     for notebook in notebooks:
         runs = [("this", notebook, None)]
@@ -71,12 +73,14 @@ def bench(notebooks: list[Path], compare: Path | None = None) -> dict:
         for label, path, pythonpath in runs:
             if not path.is_file():
                 continue
-            unit = calibration.calibration_seconds(repeats=2)
+            units.setdefault(label, []).append(calibration.calibration_seconds(repeats=5))
             seconds, state = time_notebook(path, label, pythonpath)
             chapters.setdefault(notebook.name, {})[label] = seconds
-            units.setdefault(notebook.name, {})[label] = unit
             status.setdefault(notebook.name, {})[label] = state
-            print(f"{notebook.name} ({label}): {seconds:.0f} s, calibration {unit:.2f} s, {state}", flush=True)
+            print(f"{notebook.name} ({label}): {seconds:.0f} s, calibration {units[label][-1]:.2f} s, {state}",
+                  flush=True)
+    for label in units:
+        units[label].append(calibration.calibration_seconds(repeats=5))
     return {"chapters": chapters, "calibration": units, "status": status,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d")}
 
@@ -84,19 +88,21 @@ def bench(notebooks: list[Path], compare: Path | None = None) -> dict:
 def table(result: dict) -> str:
     """The Markdown table book/instructors.md includes."""
     compare = any("other" in runs for runs in result["chapters"].values())
-    head = "| chapter | seconds | calibration (s) | ratio |" + (" ratio before | after / before |" if compare else "")
-    rule = "|---|---:|---:|---:|" + ("---:|---:|" if compare else "")
+    unit = {label: statistics.median(times) for label, times in result["calibration"].items()}
+    head = "| chapter | seconds | ratio |" + (" seconds before | ratio before | after / before |" if compare else "")
+    rule = "|---|---:|---:|" + ("---:|---:|---:|" if compare else "")
     rows = []
     for name, runs in result["chapters"].items():
-        unit = result["calibration"][name]
         ratio = {label: runs[label] / unit[label] for label in runs}
-        row = f"| {name.removesuffix('.ipynb')} | {runs['this']:.0f} | {unit['this']:.2f} | {ratio['this']:.1f} |"
+        row = f"| {name.removesuffix('.ipynb')} | {runs['this']:.0f} | {ratio['this']:.1f} |"
         if compare and "other" in runs:
-            row += f" {ratio['other']:.1f} | {ratio['this'] / ratio['other']:.0%} |"
+            row += f" {runs['other']:.0f} | {ratio['other']:.1f} | {ratio['this'] / ratio['other']:.0%} |"
         rows.append(row)
+    timings = ", ".join(f"{t:.2f}" for t in result["calibration"]["this"])
     return "\n".join([
-        f"Measured by `{result.get('source', 'make bench')}` on {result['date']} ({result['machine']}). A ratio "
-        f"is a chapter's seconds divided by the calibration workload's, timed just before the chapter.",
+        f"Measured by `{result.get('source', 'make bench')}` on {result['date']} ({result['machine']}). The "
+        f"calibration workload took {timings} s (median {unit['this']:.2f} s); a ratio is a chapter's seconds "
+        f"divided by that median.",
         "",
         head,
         rule,

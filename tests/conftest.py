@@ -8,6 +8,7 @@ import platform
 import re
 import runpy
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -42,17 +43,20 @@ import run_notebooks  # noqa: E402
 class _Executions:
     """Runs every chapter once, on first request, and remembers each outcome.
 
-    Right before each chapter it times the calibration workload (scripts/calibration.py), so
-    that the chapter's time can be compared with the machine's speed at that moment.
+    Before each chapter it also times the calibration workload (scripts/calibration.py). A
+    chapter's ratio divides its seconds by the median of all the timings so far: a machine
+    that shares its host runs a few seconds of work 25% faster or slower from one minute to
+    the next (seen here: 2.5 to 4.0 s within one run), while a chapter's minutes average that
+    out, so one timing alone would make the ratio as noisy as the machine.
     """
 
     def __init__(self) -> None:
         self.results: dict[str, float | BaseException] = {}
-        self.calibration: dict[str, float] = {}
+        self.calibrations: list[float] = []
 
     def get(self, notebook: Path) -> float:
         if notebook.name not in self.results:
-            self.calibration[notebook.name] = calibration.calibration_seconds(repeats=2)
+            self.calibrations.append(calibration.calibration_seconds(repeats=5))
             try:
                 self.results[notebook.name] = run_notebooks.run(notebook)
             except Exception as error:  # kept, so the other notebooks still run
@@ -62,9 +66,13 @@ class _Executions:
             raise outcome
         return outcome
 
+    def unit(self) -> float:
+        """The machine's time for the calibration workload: the median of this session's timings."""
+        return statistics.median(self.calibrations)
+
     def ratio(self, notebook: Path) -> float:
-        """The chapter's seconds in units of the calibration workload timed just before it."""
-        return self.get(notebook) / self.calibration[notebook.name]
+        """The chapter's seconds in units of the calibration workload."""
+        return self.get(notebook) / self.unit()
 
 
 _EXECUTIONS = _Executions()
@@ -96,13 +104,15 @@ def build_log(executions) -> str:
 def pytest_terminal_summary(terminalreporter):
     times = {k: v for k, v in _EXECUTIONS.results.items() if isinstance(v, float)}
     if times:
-        terminalreporter.section("notebook run times (ratio: to the calibration workload timed just before)")
+        unit = _EXECUTIONS.unit()
+        terminalreporter.section("notebook run times (ratio: to the calibration workload)")
+        terminalreporter.write_line("calibration workload: " + ", ".join(f"{c:.2f}" for c in _EXECUTIONS.calibrations)
+                                    + f" s; median {unit:.2f} s")
         for name, seconds in sorted(times.items()):
-            unit = _EXECUTIONS.calibration[name]
-            terminalreporter.write_line(f"{name}: {seconds:.0f} s, calibration {unit:.2f} s, ratio {seconds / unit:.1f}")
+            terminalreporter.write_line(f"{name}: {seconds:.0f} s, ratio {seconds / unit:.1f}")
         # the same figures, for `python scripts/bench.py --from _build/notebook-timings.json`
         record = {"chapters": {k: {"this": v} for k, v in times.items()},
-                  "calibration": {k: {"this": _EXECUTIONS.calibration[k]} for k in times},
+                  "calibration": {"this": _EXECUTIONS.calibrations},
                   "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
                   "source": "make test"}
         (ROOT / "_build" / "notebook-timings.json").write_text(json.dumps(record, indent=2))

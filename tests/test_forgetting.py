@@ -117,3 +117,12 @@ def test_task_loss_explains_labels_outside_the_tasks():
         loss(torch.zeros(3, 4), torch.tensor([0, 3, 7]))
     with pytest.raises(ValueError, match="got 5 outputs"):
         loss(torch.zeros(3, 5), torch.tensor([0, 1, 2]))
+
+
+def test_small_cnn_initialises_its_layers_input_side_first():
+    # the same seed gives the same starting weights as a plain Sequential of the same layers
+    torch.manual_seed(0)
+    cnn = models.small_cnn(5, in_channels=1, width=8)
+    torch.manual_seed(0)
+    first = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+    assert torch.equal(cnn.body.conv1[0].weight, first.weight)

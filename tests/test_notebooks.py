@@ -6,11 +6,13 @@ import nbformat
 import pytest
 from run_notebooks import EXECUTED, chapters
 
-# Each chapter, at its default parameters, in units of the calibration workload timed just
-# before it. Chosen so that the chapters fit with room to spare: measured on 2 CPU cores on
-# 2026-11-22, the chapters took at most 83 times the workload before the device/keys rework
-# and at most 66 after it (book/instructors.md has the latest table; `make bench` makes one).
-BUDGET_RATIO = 90
+# Each chapter, at its default parameters, in units of the calibration workload (the median
+# of the session's timings, see conftest). Chosen so that the chapters fit with room to spare:
+# on 2 CPU cores on 2026-11-22 they took 13 to 122 times the workload (chapter 6 the most),
+# with the workload timed between 2.5 and 4.0 s in one run; the slowest chapter before the
+# device/keys rework, chapter 2, took 351 s, about 114 times a 3.1 s workload. The latest
+# table is in book/instructors.md (`make bench` makes one on any machine).
+BUDGET_RATIO = 160
 
 
 @pytest.mark.slow
@@ -26,4 +28,4 @@ def test_chapter_runs_and_its_claims_hold(notebook, executions):
     ratio = executions.ratio(notebook)
     assert ratio <= BUDGET_RATIO, (
         f"{notebook.name} took {seconds:.0f} s, {ratio:.0f} times the calibration workload "
-        f"({seconds / ratio:.2f} s on this machine just before it), over the budget of {BUDGET_RATIO}")
+        f"({seconds / ratio:.2f} s on this machine), over the budget of {BUDGET_RATIO}")

@@ -118,10 +118,10 @@ class SmallCNN(nn.Module):
             return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
                                  nn.ReLU(), nn.MaxPool2d(2))
 
-        fully_connected = nn.Sequential(nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(2 * width * 49, 128),
-                                        nn.ReLU(), nn.Dropout(0.3))
-        self.body = nn.Sequential(OrderedDict(conv1=block(in_channels, width), conv2=block(width, 2 * width),
-                                              fc=fully_connected))  # (N, C, H, W) -> (N, 128)
+        parts = OrderedDict(conv1=block(in_channels, width), conv2=block(width, 2 * width))  # created in order:
+        parts["fc"] = nn.Sequential(nn.AdaptiveAvgPool2d(7), nn.Flatten(),  # the random initial weights
+                                    nn.Linear(2 * width * 49, 128), nn.ReLU(), nn.Dropout(0.3))  # follow it
+        self.body = nn.Sequential(parts)  # (N, C, H, W) -> (N, 128)
         self.head = nn.Linear(128, num_classes)
         self.in_channels, self.width = in_channels, width
 
