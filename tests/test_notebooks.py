@@ -8,9 +8,9 @@ from run_notebooks import EXECUTED, chapters
 
 # Each chapter, at its default parameters, in units of the calibration workload (the median
 # of the session's timings, see conftest). Chosen so that the chapters fit with room to spare:
-# on 2 CPU cores on 2026-11-22 they took 13 to 122 times the workload (chapter 6 the most),
-# with the workload timed between 2.5 and 4.0 s in one run; the slowest chapter before the
-# device/keys rework, chapter 2, took 351 s, about 114 times a 3.1 s workload. The latest
+# in two clean runs on 2 CPU cores on 2026-11-22 the slowest chapter took 108 and 91 times the
+# workload (median 3.08 s and 4.30 s; single timings from 2.5 to 5.1 s); the slowest chapter
+# before the device/keys rework, chapter 2, took 351 s, about 114 times a 3.1 s workload. The latest
 # table is in book/instructors.md (`make bench` makes one on any machine).
 BUDGET_RATIO = 160
 
