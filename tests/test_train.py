@@ -117,6 +117,13 @@ def test_a_changed_setting_trains_afresh_and_says_what_changed(digits, tmp_path,
     assert run(change) == second  # and that run, too, is read back when asked for again
 
 
+def test_a_loss_module_with_other_settings_trains_afresh(digits, tmp_path):
+    first = train.fit(_model(), digits[0], epochs=1, loss_fn=nn.CrossEntropyLoss(), checkpoint_dir=tmp_path)
+    smoothed = train.fit(_model(), digits[0], epochs=1, loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1),
+                         checkpoint_dir=tmp_path)
+    assert smoothed != first and len(list(tmp_path.glob("run-*.pt"))) == 2
+
+
 def test_the_message_names_the_setting_that_changed(digits, tmp_path, capsys):
     train.fit(_model(), digits[0], epochs=1, checkpoint_dir=tmp_path)
     train.fit(_model(), digits[0], epochs=1, transform=_double, checkpoint_dir=tmp_path)
