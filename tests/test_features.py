@@ -100,3 +100,12 @@ def test_texts_are_not_images(setup):
     model, prep, _, _ = setup
     with pytest.raises(TypeError, match="embed_texts"):
         features.extract(model, data.load("rotten-tomatoes", "val", n_per_class=2), prep)
+
+
+def test_the_key_covers_module_settings_that_repr_does_not_show():
+    from torch import nn
+
+    from tl_utils import keys
+
+    assert keys.digest(nn.CrossEntropyLoss(label_smoothing=0.1)) != keys.digest(nn.CrossEntropyLoss())
+    assert keys.digest(nn.CrossEntropyLoss()) == keys.digest(nn.CrossEntropyLoss())

@@ -69,8 +69,9 @@ def _feed(h, value: object, depth: int) -> None:
     elif isinstance(value, np.ndarray):
         h.update(f"{value.dtype}{value.shape}".encode())
         h.update(np.ascontiguousarray(value).tobytes() if value.dtype != object else repr(value.tolist()).encode())
-    elif isinstance(value, nn.Module):
+    elif isinstance(value, nn.Module):  # architecture, plain settings repr may not show, weights
         h.update(repr(value).encode())
+        _feed(h, [_plain_attributes(m) for m in value.modules()], depth + 1)
         _feed(h, dict(value.state_dict()), depth + 1)
     elif isinstance(value, Mapping):
         for key in sorted(value, key=repr):
@@ -103,6 +104,12 @@ def _feed(h, value: object, depth: int) -> None:
         _feed(h, {k: v for k, v in vars(value).items() if not isinstance(v, torch.optim.Optimizer)}, depth + 1)
     else:
         h.update(repr(value).encode())
+
+
+def _plain_attributes(module: nn.Module) -> dict:
+    """A module's public settings of plain types (e.g. CrossEntropyLoss's label_smoothing)."""
+    plain = (bool, int, float, str, type(None))
+    return {k: v for k, v in vars(module).items() if not k.startswith("_") and k != "training" and isinstance(v, plain)}
 
 
 def _filled(cell) -> bool:

@@ -120,18 +120,8 @@ def run_settings(model: nn.Module, train, val, optimizer, scheduler, **settings)
         "model": keys.digest(model, [p.requires_grad for p in model.parameters()]),
         "optimizer": keys.digest(type(optimizer), optimizer),
         "scheduler": keys.digest(scheduler),
-        **{name: keys.digest(value, _plain_settings(value)) for name, value in settings.items()},
+        **{name: keys.digest(value) for name, value in settings.items()},
     }
-
-
-def _plain_settings(value) -> list[dict] | None:
-    """A module's plain settings, submodules included (e.g. CrossEntropyLoss's label_smoothing),
-    which neither its repr nor its state_dict shows."""
-    if not isinstance(value, nn.Module):
-        return None
-    plain = (bool, int, float, str, type(None))
-    return [{k: v for k, v in vars(m).items() if not k.startswith("_") and k != "training" and isinstance(v, plain)}
-            for m in value.modules()]
 
 
 def fit(
