@@ -9,7 +9,7 @@ keeps the exercise's self-check, so a learner writes their answer and checks it 
 
 from __future__ import annotations
 
-import re
+import ast
 import sys
 from pathlib import Path
 
@@ -24,12 +24,19 @@ def is_solution(cell) -> bool:
 
 
 def stub(solution_source: str) -> str:
-    match = re.search(r'exercises\.check\("(\d\d\.\d)"', solution_source)
-    if not match:
+    """The student's cell: `answer = None`, a placeholder for every number the solution measures
+    and passes to the check, and the solution's own call to the self-check."""
+    tree = ast.parse(solution_source)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "exercises.check"]
+    if not calls or not isinstance(calls[0].args[0], ast.Constant):
         raise ValueError(f"a solution cell must call exercises.check: {solution_source[:80]!r}")
-    exercise = match.group(1)
-    return (f"# Exercise {exercise}: your code here. Put your answer in `answer`, then run this cell.\n"
-            f"answer = None\n\nexercises.check(\"{exercise}\", answer)")
+    call = calls[0]
+    assigned = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    measured = [k.value.id for k in call.keywords if isinstance(k.value, ast.Name) and k.value.id in assigned]
+    also = f" and what your run measured in {', '.join(f'`{m}`' for m in measured)}" if measured else ""
+    return "\n".join([f"# Exercise {call.args[0].value}: your code here. Put your answer in `answer`{also},",
+                      "# then run this cell.", "answer = None", *[f"{m} = None" for m in measured], "",
+                      ast.unparse(call)])
 
 
 def student_version(nb):

@@ -1,7 +1,9 @@
 """The rendered book, opened in headless Chromium (Debian's chromium) as a reader would."""
 
 import functools
+import html
 import http.server
+import json
 import re
 import shutil
 import subprocess
@@ -22,10 +24,59 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium, which make installs when run as root")]
 
 
+# Opens a page in an iframe of a given width and writes, into its own DOM, every element of the
+# article that is cut off or sticks out: content past the article's right edge, text or code
+# that scrolls sideways, and boxes that hide part of their content. Tables may scroll inside
+# their own container on a phone (their content can still be reached); nothing else may.
+LAYOUT_CHECK = """<!doctype html><html><body style="margin:0">
+<iframe id="page" src="/%(page)s" style="width:%(width)dpx;height:1200px;border:0"></iframe>
+<pre id="result">pending</pre>
+<script>
+var TABLE_BOXES = ".pst-scrollable-table-container, .table-wrapper, .output.text_html";
+function where(el) {
+  return el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (el.className && el.className.baseVal === undefined
+    ? "." + el.className.trim().split(/\\s+/).join(".") : "") + " '" + (el.textContent || "").trim().slice(0, 60) + "'";
+}
+document.getElementById("page").onload = function () { setTimeout(function () {
+  var doc = this.contentDocument, view = doc.defaultView, problems = [];
+  var article = doc.querySelector("article.bd-article");
+  if (!article) { document.getElementById("result").textContent = JSON.stringify(["no article: not a book page"]); return; }
+  var edge = article.getBoundingClientRect().right;
+  article.querySelectorAll("*").forEach(function (el) {
+    var box = el.getBoundingClientRect(), style = view.getComputedStyle(el);
+    if (box.width === 0 || box.height === 0 || el.closest("mjx-container, .MathJax")) return;
+    var scroller = el.closest(TABLE_BOXES);
+    if (box.right > edge + 1 && !(scroller && scroller !== el)) problems.push("sticks out by " + Math.round(box.right - edge) + " px: " + where(el));
+    var overflowing = el.scrollWidth > el.clientWidth + 1;
+    var table = el.matches(TABLE_BOXES);
+    if (overflowing && ["auto", "scroll"].includes(style.overflowX) && !table) problems.push("scrolls sideways: " + where(el));
+    if (overflowing && ["hidden", "clip"].includes(style.overflowX) && el.tagName !== "BODY" && el.tagName !== "HTML") problems.push("cuts off its content: " + where(el));
+  });
+  document.getElementById("result").textContent = JSON.stringify(problems.slice(0, 12));
+}.bind(this), 1500); };
+</script></body></html>"""
+
+
+class _BookHandler(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the name http.server calls)
+        url = urllib.parse.urlparse(self.path)
+        if url.path != "/__layout__.html":
+            return super().do_GET()
+        query = urllib.parse.parse_qs(url.query)
+        body = (LAYOUT_CHECK % {"page": query["page"][0], "width": int(query["width"][0])}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="module")
 def site(build_log, tmp_path_factory):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(_BookHandler, directory=str(HTML))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     profile = tmp_path_factory.mktemp("chromium-profile")
@@ -77,6 +128,16 @@ def test_a_page_loads_with_its_images_links_and_search(site, page):
         if anchor and target.endswith(".html"):
             assert f'id="{anchor}"' in body, f"{page}: broken anchor {href}"
     assert "search.html" in dom or "search-button" in dom, f"{page}: no search"
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+@pytest.mark.parametrize("page", PAGES)
+def test_nothing_on_a_page_is_cut_off_or_scrolls_sideways(site, page, width):
+    dom = _render(site, f"__layout__.html?page={urllib.parse.quote(page)}&width={width}")
+    result = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
+    assert result and result.group(1) != "pending", f"{page}: the layout check did not run"
+    problems = json.loads(html.unescape(result.group(1)))
+    assert not problems, f"{page} at {width} px: " + "; ".join(problems)
 
 
 def test_math_is_rendered_by_mathjax(site):

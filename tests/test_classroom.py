@@ -1,6 +1,8 @@
 """Student notebooks and the instructor key (make student, make solutions)."""
 
+import collections
 import os
+from unittest import mock
 
 import classroom
 import nbformat
@@ -38,8 +40,8 @@ def test_student_version_has_no_solution_code_and_keeps_everything_else(path):
 def test_student_stubs_run_and_wait_for_an_answer(path, capsys):
     student = classroom.student_version(nbformat.read(path, as_version=4))
     stubs = [c for c in student.cells if "exercise" in c.metadata.get("tags", [])]
-    for cell in stubs:
-        exec(cell.source, {"exercises": exercises})
+    for cell in stubs:  # the chapter variables a stub passes to the check are stand-ins here
+        exec(cell.source, {}, collections.defaultdict(mock.MagicMock, exercises=exercises))
     out = capsys.readouterr().out
     assert out.count("not answered yet") == len(stubs)
 

@@ -242,3 +242,11 @@ def test_airline_tweets_are_tweets_to_airlines():
     assert train.classes == ["negative", "neutral", "positive"] and len(train) == 11_518
     assert all("@" in t for t in train.x[:50])
     assert train.y.bincount().tolist()[0] > 3 * train.y.bincount().tolist()[2]  # complaints dominate
+
+
+def test_the_books_table_of_datasets_is_computed_from_the_data():
+    import datasets_table  # scripts/, on the path in conftest
+
+    written = datasets_table.TABLE.read_text().split("\n", 1)[1]  # after the "do not edit" line
+    assert written == datasets_table.table(), "book/_datasets.md is stale: run python scripts/datasets_table.py"
+    assert written.count("\n| `") == len(registry.REGISTRY)

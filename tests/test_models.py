@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -148,3 +149,15 @@ def test_check_input_is_available_on_its_own():
 
 def test_pooled_features_skip_the_head(backbone):
     assert features.pooled(backbone, torch.zeros(2, 3, 64, 64)).shape == (2, 1280)
+
+
+def test_the_text_encoder_folder_is_what_from_pretrained_takes(monkeypatch):
+    from transformers import AutoTokenizer
+
+    folder = models.text_encoder_folder("minilm-l6")
+    assert Path(folder, "config.json").is_file()  # the packaged copy: no hub needed
+    assert AutoTokenizer.from_pretrained(folder, local_files_only=True)("a film").input_ids[0] == 101  # [CLS]
+    monkeypatch.setattr(models, "in_package", lambda *args: None)  # the package missing: the hub id instead
+    assert models.text_encoder_folder("minilm-l6") == "sentence-transformers/all-MiniLM-L6-v2"
+    with pytest.raises(ValueError, match="Available: minilm-l6"):
+        models.text_encoder_folder("gpt-5")

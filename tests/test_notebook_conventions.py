@@ -44,7 +44,8 @@ def test_committed_without_outputs(notebook):
 def test_parameters_cell_and_closing_claim(notebook):
     _, nb = notebook
     assert sum("parameters" in c.metadata.get("tags", []) for c in _code(nb)) == 1
-    assert any("check_claim(" in c.source for c in _code(nb)[-3:])
+    chapter = [c for c in _code(nb) if "solution" not in c.metadata.get("tags", [])]  # the exercises come after
+    assert "check_claim(" in chapter[-1].source
 
 
 def test_setup_cell_is_colab_aware_and_points_at_the_repository(notebook):
@@ -113,7 +114,8 @@ def test_no_cell_ends_with_a_bare_glue_call(notebook):
     for cell in _code(nb):
         lines = cell.source.rstrip().splitlines()
         if lines and lines[-1].startswith("tl.glue("):
-            assert lines[-1].endswith(";"), f"{path.name}: end the cell's last tl.glue(...) with ';'"
+            code = lines[-1].split("  #")[0].rstrip()  # a trailing comment does not count
+            assert code.endswith(";"), f"{path.name}: end the cell's last tl.glue(...) with ';'"
 
 
 def test_no_chapter_indexes_a_model_by_position(notebook):
@@ -121,3 +123,175 @@ def test_no_chapter_indexes_a_model_by_position(notebook):
     path, nb = notebook
     for cell in _code(nb):
         assert not re.search(r"\b(model|top|t)\[-?\d*:-?\d*\]", cell.source), f"{path.name}: {cell.source[:80]}"
+
+
+# Picking the best of several results: idxmax, nlargest, argmax over a whole series, max(..., key=).
+SELECTING = re.compile(r"\.(?:idxmax|idxmin|nlargest|nsmallest)\(|\bargmax\((?![^)]*(?:dim|axis)=)|\b(?:max|min|sorted)\(.*key=")
+DESCRIBES = "# describes, not chooses"  # a line that reports the worst or best of a table, and picks nothing
+
+
+def _selecting_on_test(code: str) -> list[str]:
+    """Lines that pick a best result from test scores: directly ("test accuracy"], test_acc) or
+    through a name assigned from an expression that reads a test score."""
+    reads_test = re.compile(r"\btest\w*|\w*_test\b|[\"'][^\"']*\btest\b[^\"']*[\"']")
+    tainted = set()
+    for line in code.splitlines():
+        line = line.split("  #")[0].replace("range_test", "range_probe")  # comments and lr_range_test read nothing
+        match = re.match(r"\s*([A-Za-z_]\w*)\s*=(?!=)(.*)", line)
+        if match and (reads_test.search(match.group(2)) or any(re.search(rf"\b{t}\b", match.group(2)) for t in tainted)):
+            tainted.add(match.group(1))
+    found = []
+    for line in code.splitlines():
+        if not SELECTING.search(line) or DESCRIBES in line:
+            continue
+        rest = line.split("  #")[0].split("=", 1)[-1].replace("range_test", "range_probe")
+        if reads_test.search(rest) or any(re.search(rf"\b{t}\b", rest) for t in tainted):
+            found.append(line.strip())
+    return found
+
+
+def test_no_chapter_selects_on_the_test_split(notebook):
+    # Every choice (a depth, a rate, a strength, an epoch) is made on a validation split; the test
+    # split is scored once, at the end. A line that picks the best of several results must not
+    # read a test score, and a chapter that picks a best (idxmax) must load a "val" split.
+    path, nb = notebook
+    code = "\n".join(c.source for c in _code(nb) if "solution" not in c.metadata.get("tags", []))
+    choosing = _selecting_on_test(code)
+    assert not choosing, f"{path.name} chooses on the test split: {choosing}"
+    if ".idxmax(" in code:
+        assert re.search(r"""data\.load\([^)]*["']val["']|for s in \([^)]*["']val["']""", code), (
+            f"{path.name} picks a best result but loads no validation split")
+
+
+SEEDED = {"sample_per_class": 2, "train_head": None, "replay": 3, "lr_range_test": None, "fit": None,
+          "permute_pixels": 1}  # tl_utils functions that draw at random, and the position of their seed
+
+
+def _unseeded_calls(source: str) -> list[str]:
+    import ast
+
+    missing = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Attribute, ast.Name)):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+        keywords = {k.arg for k in node.keywords}
+        owner = ast.unparse(node.func.value) if isinstance(node.func, ast.Attribute) else ""
+        if name == "fit" and not owner.endswith("train"):  # scikit-learn's fit is not tl.train.fit
+            continue
+        if name == "load" and "n_per_class" in keywords:  # data.load draws a subset only then
+            position = 3
+        elif name in SEEDED:
+            position = SEEDED[name]
+        else:
+            continue
+        if "seed" not in keywords and None not in keywords and (position is None or len(node.args) <= position):
+            missing.append(ast.unparse(node)[:100])
+    return missing
+
+
+def _fixed_seeds(source: str) -> list[str]:
+    """Seeds written as numbers (seed=0, random_state=1, for seed in [0, 1]) and loaders that
+    shuffle with the global generator: draws that SEED does not move, or moves only by accident."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            for k in node.keywords:
+                if k.arg in ("seed", "random_state") and isinstance(k.value, ast.Constant):
+                    found.append(ast.unparse(node)[:100])
+            name = ast.unparse(node.func)
+            shuffles = any(k.arg == "shuffle" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+                           for k in node.keywords)
+            if name.endswith("DataLoader") and shuffles and "generator" not in {k.arg for k in node.keywords}:
+                found.append(ast.unparse(node)[:100])
+        if (isinstance(node, ast.For) and "seed" in ast.unparse(node.target).lower()
+                and isinstance(node.iter, (ast.List, ast.Tuple))
+                and all(isinstance(e, ast.Constant) for e in node.iter.elts)):
+            found.append(f"for {ast.unparse(node.target)} in {ast.unparse(node.iter)}")
+    return found
+
+
+def test_the_seed_parameter_moves_every_random_draw(notebook):
+    # Changing SEED must test the claims on other draws: every call that draws at random gets
+    # the chapter's seed (SEED, or a seed derived from it), never the function's default.
+    path, nb = notebook
+    source = "\n".join(c.source for c in _code(nb) if "solution" not in c.metadata.get("tags", []))
+    source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("!", "%")))
+    missing = _unseeded_calls(source)
+    assert not missing, f"{path.name}: these calls use the default seed whatever SEED is: {missing}"
+    fixed = _fixed_seeds(source)
+    assert not fixed, f"{path.name}: these draws ignore SEED: {fixed}"
+    assert not re.search(r"^\s*SEEDS\s*=\s*[\[{]", source, re.M), f"{path.name}: a fixed list of seeds ignores SEED"
+
+
+def _glued(nb) -> tuple[set[str], list[re.Pattern]]:
+    """The names a notebook's code glues (check_claim's too), and patterns for f-string names."""
+    import ast
+
+    code = "\n".join(c.source for c in _code(nb))
+    tree = ast.parse("\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("!", "%"))))
+    looped: dict[str, set[str]] = {}  # for name, value in [("a", ...), ...]: glue(name, value)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.For):
+            strings = {n.value for n in ast.walk(node.iter) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+            for target in ast.walk(node.target):
+                if isinstance(target, ast.Name):
+                    looped.setdefault(target.id, set()).update(strings)
+    names, patterns = set(), []
+    for node in ast.walk(tree):
+        func = node.func if isinstance(node, ast.Call) else None
+        called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if called not in ("glue", "check_claim") or not node.args:
+            continue
+        first = node.args[0]
+        if isinstance(first, ast.Constant) and called == "check_claim":
+            names |= {f"claim-{first.value}", f"claim-{first.value}-detail"}
+        elif isinstance(first, ast.Constant):
+            names.add(first.value)
+        elif isinstance(first, ast.JoinedStr):  # f"acc_{tag}" -> acc_.+
+            patterns.append(re.compile("".join(re.escape(v.value) if isinstance(v, ast.Constant) else ".+"
+                                               for v in first.values) + "$"))
+        elif isinstance(first, ast.Name):
+            names |= looped.get(first.id, set())
+    return names, patterns
+
+
+def _is_glued(name: str, glued: tuple[set[str], list[re.Pattern]]) -> bool:
+    return name in glued[0] or any(p.match(name) for p in glued[1])
+
+
+QUOTED = re.compile(r"\{glue:[a-z]+\}`(?:([^`:]+\.ipynb)::)?([A-Za-z0-9_.-]+)(?::[^`]*)?`")
+
+
+def test_every_glued_name_the_prose_quotes_is_glued_by_the_code(notebook):
+    # A typo in a {glue:text} role otherwise shows only at the end of a full book build.
+    path, nb = notebook
+    glued = _glued(nb)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    missing = [name for other, name in QUOTED.findall(prose) if not other and not _is_glued(name, glued)]
+    assert not missing, f"{path.name} quotes glue names its code never glues: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "book").glob("*.md")) + NOTEBOOKS, ids=lambda p: p.name)
+def test_every_glued_name_quoted_from_another_notebook_exists(page):
+    text = page.read_text()
+    missing = []
+    for other, name in QUOTED.findall(text):
+        if other:
+            target = (page.parent / other).resolve()
+            if not target.is_file() or not _is_glued(name, _glued(nbformat.read(target, as_version=4))):
+                missing.append(f"{other}::{name}")
+    assert not missing, f"{page.name} quotes names no chapter glues: {missing}"
+
+
+def test_the_static_rules_catch_what_they_are_for():
+    assert _fixed_seeds("f(x, seed=0)") and _fixed_seeds("for seed in [0, 1]:\n    pass")
+    assert _fixed_seeds("DataLoader(ds, shuffle=True)") and not _fixed_seeds("DataLoader(ds, shuffle=True, generator=g)")
+    assert not _fixed_seeds("f(x, seed=SEED)\nfor seed in range(SEED, SEED + 3):\n    pass")
+    assert _selecting_on_test('acc = results["test accuracy"]\nbest = acc.idxmax()')
+    assert _selecting_on_test('best = int(sweep["test accuracy"].idxmax())')
+    assert not _selecting_on_test('best = val_acc.idxmax()\npredicted = test_logits.argmax(dim=1)')
+    assert not _selecting_on_test(f'worst = test_scores.idxmin()  {DESCRIBES}')
+    assert _unseeded_calls("data.sample_per_class(y, 5)") and not _unseeded_calls("data.sample_per_class(y, 5, SEED)")

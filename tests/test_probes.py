@@ -83,3 +83,56 @@ def test_every_exercise_in_the_notebooks_has_a_check():
     for notebook in Path(__file__).resolve().parents[1].glob("notebooks/*.ipynb"):
         ids |= set(re.findall(r'exercises\.check\(\\?"(\d\d\.\d)', notebook.read_text()))
     assert ids and ids <= set(exercises.available())
+
+
+def test_a_run_dependent_check_uses_the_learners_own_run(monkeypatch, capsys):
+    from sklearn.metrics import f1_score
+
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    y_true, y_pred = torch.tensor([0, 0, 0, 0, 1, 1]), torch.tensor([0, 0, 0, 1, 1, 0])
+    exercises.check("05.2", f1_score(y_true, y_pred, average="macro"), y_true=y_true, y_pred=y_pred)
+    assert "Correct (05.2)" in capsys.readouterr().out
+    other = torch.tensor([1, 1, 1, 1, 1, 0])  # another run, another answer: no constant behind the check
+    with pytest.raises(exercises.ExerciseError):
+        exercises.check("05.2", f1_score(y_true, y_pred, average="macro"), y_true=y_true, y_pred=other)
+    monkeypatch.delenv("TL_STRICT_CLAIMS")
+    capsys.readouterr()
+    exercises.check("05.2", f1_score(y_true, y_pred), y_true=y_true, y_pred=y_pred)
+    assert "'fresh' class alone" in capsys.readouterr().out
+    with pytest.raises(TypeError, match="05.2.*y_true"):
+        exercises.check("05.2", 0.5)
+
+
+def test_the_fisher_check_recomputes_from_the_learners_fisher(monkeypatch, capsys):
+    monkeypatch.delenv("TL_STRICT_CLAIMS", raising=False)
+    fisher = {"w": torch.tensor([1.0, 0.001, 0.02, 0.0]), "b": torch.tensor([0.03])}  # 3 of 5 above max / 100
+    exercises.check("07.2", 0.6, fisher=fisher)
+    assert "Correct (07.2)" in capsys.readouterr().out
+    exercises.check("07.2", 0.4, fisher=fisher)
+    assert "below the threshold" in capsys.readouterr().out
+    exercises.check("07.2", 0.2, fisher=fisher)
+    assert "compares with the mean" in capsys.readouterr().out
+
+
+def test_a_direction_check_accepts_what_the_run_shows_and_says_when_it_is_unusual(monkeypatch, capsys):
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    exercises.check("05.3", "lower", fewer=0.70, more=0.77)
+    assert "Correct (05.3)" in capsys.readouterr().out
+    exercises.check("05.3", "higher", fewer=0.78, more=0.77)  # an unusual run, read honestly
+    assert "usually goes the other way" in capsys.readouterr().out
+    with pytest.raises(exercises.ExerciseError, match="numbers again"):
+        exercises.check("05.3", "higher", fewer=0.70, more=0.77)
+    exercises.check("05.3", "lower", fewer=None, more=0.77)  # the stub's placeholder, not filled in yet
+    assert "put what your run measured in fewer" in capsys.readouterr().out
+
+
+def test_macro_f1_is_not_mistaken_for_accuracy_on_a_balanced_set(monkeypatch, capsys):
+    from sklearn.metrics import f1_score
+
+    monkeypatch.delenv("TL_STRICT_CLAIMS", raising=False)
+    y_true = torch.tensor([0] * 50 + [1] * 50)
+    y_pred = torch.cat([torch.zeros(41), torch.ones(9), torch.zeros(7), torch.ones(43)]).long()
+    accuracy = (y_true == y_pred).float().mean().item()
+    assert abs(accuracy - f1_score(y_true, y_pred, average="macro")) < 0.005  # close, as on the chapter's data
+    exercises.check("05.2", accuracy, y_true=y_true, y_pred=y_pred)
+    assert "that is the accuracy" in capsys.readouterr().out

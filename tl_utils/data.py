@@ -42,6 +42,7 @@ __all__ = ["DataSplit", "available", "load", "from_arrays", "sample_per_class", 
            "MissingSourceError", "IntegrityError", "REGISTRY"]
 
 SPLITS = ("train", "val", "test")
+FOLDER_FRACTIONS = (0.8, 0.1, 0.1)  # how a folder without train/ val/ test/ subfolders is split, per class
 _SPLIT_SEED = 20240  # fixed: the splits never depend on the user's seed
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
@@ -250,7 +251,7 @@ def _read_folder(root_path: Path, size: int) -> tuple[np.ndarray, np.ndarray, li
         _FOLDERS.clear()  # keep one folder in memory at a time
         x = np.stack([to_square_rgb(f, size) for f in files])
         y = np.array(labels, dtype=np.int64)
-        codes = np.array(split_of, dtype=np.int8) if split_dirs else _split_codes(y, (0.8, 0.1, 0.1), None)
+        codes = np.array(split_of, dtype=np.int8) if split_dirs else _split_codes(y, FOLDER_FRACTIONS, None)
         _FOLDERS[key] = (x, y, classes, codes)
     return _FOLDERS[key]
 

@@ -1,20 +1,23 @@
 """Self-checks for the chapters' exercises: `tl_utils.exercises.check("02.1", answer)`.
 
 Each check compares your answer with one it computes itself and, when they differ, gives a
-hint rather than the answer. An answer of None means "not answered yet". Under
+hint rather than the answer. Where the answer depends on your own run (your seed, your
+settings), you pass what the run produced, e.g. `check("05.2", answer, y_true=..., y_pred=...)`,
+and the check computes its answer from that, never from a number fixed at the default settings. An answer of None means "not answered yet". Under
 TL_STRICT_CLAIMS=1 (the course's tests, which run the solutions) a wrong answer raises, so the
 solutions in the book are known to be right.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Callable
 
 import torch
 
-_CHECKS: dict[str, Callable[[object], tuple[bool, str]]] = {}
+_CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {}
 
 
 class ExerciseError(AssertionError):
@@ -22,7 +25,7 @@ class ExerciseError(AssertionError):
 
 
 def _exercise(exercise_id: str):
-    def register(checker: Callable[[object], tuple[bool, str]]):
+    def register(checker: Callable[..., tuple[bool, str]]):
         _CHECKS[exercise_id] = checker
         return checker
     return register
@@ -32,14 +35,26 @@ def available() -> list[str]:
     return sorted(_CHECKS)
 
 
-def check(exercise_id: str, answer) -> None:
-    """Print whether `answer` solves exercise `exercise_id`, with a hint when it does not."""
+def check(exercise_id: str, answer, **run) -> None:
+    """Print whether `answer` solves exercise `exercise_id`, with a hint when it does not.
+
+    run: what your own run produced, for the exercises whose text asks for it.
+    """
     if exercise_id not in _CHECKS:
         raise KeyError(f"no exercise {exercise_id!r}; the exercises are {', '.join(available())}")
     if answer is None or answer is Ellipsis:
         print(f"✏️  ({exercise_id}): not answered yet: put your answer in `answer` and run the cell again.")
         return
-    ok, message = _CHECKS[exercise_id](answer)
+    missing = [name for name, value in run.items() if value is None or value is Ellipsis]
+    if missing:
+        print(f"✏️  ({exercise_id}): put what your run measured in {', '.join(missing)}, then run the cell again.")
+        return
+    checker = _CHECKS[exercise_id]
+    try:
+        inspect.signature(checker).bind(answer, **run)
+    except TypeError as error:  # a missing or unexpected keyword: say what the exercise takes
+        raise TypeError(f"exercise {exercise_id}: {error}; the exercise's text says what to pass") from None
+    ok, message = checker(answer, **run)
     print(f"{'✅ Correct' if ok else '❌ Not yet'} ({exercise_id}): {message}")
     if not ok and os.environ.get("TL_STRICT_CLAIMS") == "1":
         raise ExerciseError(f"exercise {exercise_id}: {message}")
@@ -69,6 +84,22 @@ def _check_number(answer, expected: float, tol: float, correct: str,
         if abs(value - mistake) <= tol:
             return False, message
     return False, hint
+
+
+def _found(answer, measured: dict[str, float], found: str, expected: str, choices: tuple[str, str], why: str,
+           ) -> tuple[bool, str]:
+    """Check a conclusion drawn from the learner's own run: right when the answer says what their
+    numbers show (`found`); when that is not what the course expects (`expected`), say so."""
+    numbers = ", ".join(f"{name} {value:.1%}" for name, value in measured.items())
+    given = answer.strip().lower() if isinstance(answer, str) else None
+    if given not in choices:
+        return False, f"answer with {choices[0]!r} or {choices[1]!r}, as your numbers show"
+    if given != found:
+        return False, f"look at your numbers again: {numbers}."
+    if found != expected:
+        return True, (f"{numbers}: that is what your run shows, though this change usually goes the other way "
+                      "here. Did you change only the setting the exercise names? Try another seed: is it noise?")
+    return True, f"{numbers}: {why}"
 
 
 def _letters(answer) -> set[str] | None:
@@ -109,6 +140,13 @@ def _check_01_2(answer) -> tuple[bool, str]:
     if "a" in given or "c" in given:
         return False, "BGR order and the interpolation method leave the values in range: a check on values cannot see them."
     return False, "which mistakes push values outside what the preprocessing can produce, or make images too small?"
+
+
+@_exercise("01.3")
+def _check_01_3(answer, *, fewer: float, more: float) -> tuple[bool, str]:
+    return _found(answer, {"fewer labels": fewer, "the chapter's labels": more},
+                  "lower" if fewer < more else "higher", "lower", ("lower", "higher"),
+                  "a frozen backbone still needs labels to place its classes; fewer labels, a less certain head.")
 
 
 # ---------------------------------------------------------------- chapter 2
@@ -159,6 +197,13 @@ def _check_02_2(answer) -> tuple[bool, str]:
     return False, "which inputs change what the frozen backbone outputs? Check each one: weights, images, preprocessing."
 
 
+@_exercise("02.3")
+def _check_02_3(answer, *, longer: float, probe: float) -> tuple[bool, str]:
+    return _found(answer, {"small CNN, trained longer": longer, "linear probe": probe},
+                  "yes" if longer >= probe else "no", "no", ("yes", "no"),
+                  "more epochs on the same few drawings do not buy what pretraining on a million photos gave.")
+
+
 # ---------------------------------------------------------------- chapter 3
 
 
@@ -196,6 +241,14 @@ def _check_03_2(answer) -> tuple[bool, str]:
         "activations / (gradients + optimizer + activations), for the full model on 32 test images at 64 px.")
 
 
+@_exercise("03.3")
+def _check_03_3(answer, *, probe: float, fine_tuned: float) -> tuple[bool, str]:
+    return _found(answer, {"probe under the harder shift": probe, "fine-tuned, statistics updating": fine_tuned},
+                  "the probe" if probe > fine_tuned else "fine-tuning", "the probe", ("the probe", "fine-tuning"),
+                  "statistics re-estimated on crisp training images normalise the shifted ones badly, and more so "
+                  "the harder the shift.")
+
+
 # ---------------------------------------------------------------- chapter 4
 
 
@@ -229,6 +282,13 @@ def _check_04_2(answer) -> tuple[bool, str]:
     return False, "use schedules.layerwise_groups and look for the group named 'stage 0'."
 
 
+@_exercise("04.3")
+def _check_04_3(answer, *, new_seeds: list[float]) -> tuple[bool, str]:
+    best = max(new_seeds)
+    return _found(answer, {"best new seed": best}, "yes" if best > 0.2 else "no", "no", ("yes", "no"),
+                  "without warm-up and bias correction the first steps are too large at this rate, whatever the seed.")
+
+
 # ---------------------------------------------------------------- chapter 5
 
 
@@ -246,23 +306,25 @@ def _check_05_1(answer) -> tuple[bool, str]:
 
 
 @_exercise("05.2")
-def _check_05_2(answer) -> tuple[bool, str]:
-    from sklearn.linear_model import LogisticRegression
+def _check_05_2(answer, *, y_true, y_pred) -> tuple[bool, str]:
     from sklearn.metrics import f1_score
 
-    from . import data, features, models
-
-    train = data.load("rotten-tomatoes", "train", n_per_class=500, seed=0)
-    test = data.load("rotten-tomatoes", "test", n_per_class=250, seed=0)
-    tokenizer, encoder = models.load_text_encoder("minilm-l6")
-    embed = lambda texts: features.embed_texts(tokenizer, encoder, texts, max_length=64).numpy()  # noqa: E731
-    pred = LogisticRegression(max_iter=2000).fit(embed(train.x), train.y.numpy()).predict(embed(test.x))
-    expected = f1_score(test.y.numpy(), pred, average="macro")
+    y_true, y_pred = (torch.as_tensor(v).numpy() for v in (y_true, y_pred))
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same length; got {len(y_true)} and {len(y_pred)}")
+    expected = f1_score(y_true, y_pred, average="macro")
     return _check_number(
-        answer, expected, 0.005, f"macro F1 {expected:.1%}: on a balanced test set it is close to the accuracy.",
-        [(f1_score(test.y.numpy(), pred),
-          "that is the F1 of the 'fresh' class alone; average over both classes (average='macro').")],
-        "use the chapter's defaults (500 reviews per class, 250 test per class, 64 tokens) and f1_score(..., average='macro').")
+        answer, expected, 1e-6, f"macro F1 {expected:.1%}: on a balanced test set it is close to the accuracy.",
+        [(f1_score(y_true, y_pred), "that is the F1 of the 'fresh' class alone; average over both classes (average='macro')."),
+         ((y_true == y_pred).mean(), "that is the accuracy; compute f1_score(..., average='macro').")],
+        "compute f1_score(y_true, y_pred, average='macro') on the predictions you passed.")
+
+
+@_exercise("05.3")
+def _check_05_3(answer, *, fewer: float, more: float) -> tuple[bool, str]:
+    return _found(answer, {"fewer reviews": fewer, "the chapter's reviews": more},
+                  "lower" if fewer < more else "higher", "lower", ("lower", "higher"),
+                  "even strong frozen embeddings need enough labels to place the boundary between the classes.")
 
 
 # ---------------------------------------------------------------- chapter 6
@@ -297,6 +359,13 @@ def _check_06_2(answer) -> tuple[bool, str]:
     return False, "look at the heat map's rows for each method, and at ImageNet's row."
 
 
+@_exercise("06.3")
+def _check_06_3(answer, *, one_stage: float, all_stages: float) -> tuple[bool, str]:
+    return _found(answer, {"gap, first stage only": one_stage, "gap, all stages frozen": all_stages},
+                  "smaller" if one_stage < all_stages else "larger", "smaller", ("smaller", "larger"),
+                  "the first stage's filters are generic; the later ones are what made the source narrow.")
+
+
 # ---------------------------------------------------------------- chapter 7
 
 
@@ -310,12 +379,19 @@ def _check_07_1(answer) -> tuple[bool, str]:
 
 
 @_exercise("07.2")
-def _check_07_2(answer) -> tuple[bool, str]:
-    if isinstance(answer, torch.Tensor):
-        answer = answer.item()
-    if not isinstance(answer, float) or not 0 <= answer <= 1:
-        return False, "answer with a fraction between 0 and 1, computed from the chapter's `fisher`"
-    if answer > 0.5:
-        return False, "that is most weights; compare each value with max / 100, not with the mean."
-    return True, (f"only {answer:.1%} of the weights matter much for task A by this measure; EWC lets the rest move. "
-                  "(This check cannot recompute the Fisher, so it only checks the order of magnitude.)")
+def _check_07_2(answer, *, fisher) -> tuple[bool, str]:
+    values = torch.cat([f.detach().flatten().cpu() for f in fisher.values()])
+    expected = (values > values.max() / 100).float().mean().item()
+    return _check_number(
+        answer, expected, 1e-4,
+        f"only {expected:.1%} of the weights matter much for task A by this measure; EWC lets the rest move.",
+        [((values > values.mean()).float().mean().item(), "that compares with the mean; compare with max / 100."),
+         (1 - expected, "that is the fraction below the threshold; count the weights above it.")],
+        "flatten every tensor in `fisher`, join them, and count the values above max / 100.")
+
+
+@_exercise("07.3")
+def _check_07_3(answer, *, stronger: float, strongest_swept: float) -> tuple[bool, str]:
+    return _found(answer, {"task B, ten times stronger": stronger, "task B, strongest in the sweep": strongest_swept},
+                  "higher" if stronger > strongest_swept else "lower", "lower", ("higher", "lower"),
+                  "the harder the pull towards the weights after A, the less room to learn B.")

