@@ -3,7 +3,8 @@
 Each check compares your answer with one it computes itself and, when they differ, gives a
 hint rather than the answer. Where the answer depends on your own run (your seed, your
 settings), you pass what the run produced, e.g. `check("05.2", answer, y_true=..., y_pred=...)`,
-and the check computes its answer from that, never from a number fixed at the default settings. An answer of None means "not answered yet". Under
+and the check computes its answer from that, never from a number fixed at the default
+settings. An answer of None means "not answered yet". Under
 TL_STRICT_CLAIMS=1 (the course's tests, which run the solutions) a wrong answer raises, so the
 solutions in the book are known to be right.
 """
