@@ -33,6 +33,21 @@ LAYOUT_CHECK = """<!doctype html><html><body style="margin:0">
 <pre id="result">pending</pre>
 <script>
 var TABLE_BOXES = ".pst-scrollable-table-container, .table-wrapper, .output.text_html";
+// Text meant only for screen readers (MathJax's assistive MathML) is clipped on purpose: a box
+// that hides only such text hides nothing a reader can see.
+var READER_ONLY = "mjx-assistive-mml, .sr-only, .visually-hidden";
+function cutsOffVisibleContent(el, doc) {
+  var right = el.getBoundingClientRect().right + 1, range = doc.createRange();
+  var walker = doc.createTreeWalker(el, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT), node;
+  while ((node = walker.nextNode())) {
+    var host = node.nodeType === 3 ? node.parentElement : node;
+    if (host.closest(READER_ONLY)) continue;
+    if (node.nodeType === 3) range.selectNodeContents(node);
+    var box = (node.nodeType === 3 ? range : node).getBoundingClientRect();
+    if (box.width > 0 && box.right > right) return true;
+  }
+  return false;
+}
 function where(el) {
   return el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (el.className && el.className.baseVal === undefined
     ? "." + el.className.trim().split(/\\s+/).join(".") : "") + " '" + (el.textContent || "").trim().slice(0, 60) + "'";
@@ -44,26 +59,40 @@ document.getElementById("page").onload = function () { setTimeout(function () {
   var edge = article.getBoundingClientRect().right;
   article.querySelectorAll("*").forEach(function (el) {
     var box = el.getBoundingClientRect(), style = view.getComputedStyle(el);
-    if (box.width === 0 || box.height === 0 || el.closest("mjx-container, .MathJax")) return;
+    if (box.width === 0 || box.height === 0 || el.closest("mjx-container, .MathJax, " + READER_ONLY)) return;
     var scroller = el.closest(TABLE_BOXES);
     if (box.right > edge + 1 && !(scroller && scroller !== el)) problems.push("sticks out by " + Math.round(box.right - edge) + " px: " + where(el));
     var overflowing = el.scrollWidth > el.clientWidth + 1;
     var table = el.matches(TABLE_BOXES);
     if (overflowing && ["auto", "scroll"].includes(style.overflowX) && !table) problems.push("scrolls sideways: " + where(el));
-    if (overflowing && ["hidden", "clip"].includes(style.overflowX) && el.tagName !== "BODY" && el.tagName !== "HTML") problems.push("cuts off its content: " + where(el));
+    if (overflowing && ["hidden", "clip"].includes(style.overflowX) && el.tagName !== "BODY" && el.tagName !== "HTML"
+        && cutsOffVisibleContent(el, doc)) problems.push("cuts off its content: " + where(el));
   });
   document.getElementById("result").textContent = JSON.stringify(problems.slice(0, 12));
 }.bind(this), 1500); };
 </script></body></html>"""
 
 
+# A page with one box that cuts off what a reader sees and one that clips only screen-reader
+# text (as MathJax's inline math does), to show the check tells them apart.
+LAYOUT_FIXTURE = """<!doctype html><html><body><article class="bd-article" style="width:300px">
+<div style="overflow:hidden;width:100px;white-space:nowrap">a_long_name_that_does_not_fit_its_box</div>
+<span style="display:flex;overflow:hidden;position:relative;width:40px"><span>x</span>
+<mjx-assistive-mml style="position:absolute;left:0;clip:rect(1px,1px,1px,1px);white-space:nowrap">
+text for screen readers, wider than its box</mjx-assistive-mml></span>
+</article></body></html>"""
+
+
 class _BookHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (the name http.server calls)
         url = urllib.parse.urlparse(self.path)
-        if url.path != "/__layout__.html":
+        if url.path == "/__layout_fixture__.html":
+            body = LAYOUT_FIXTURE.encode()
+        elif url.path == "/__layout__.html":
+            query = urllib.parse.parse_qs(url.query)
+            body = (LAYOUT_CHECK % {"page": query["page"][0], "width": int(query["width"][0])}).encode()
+        else:
             return super().do_GET()
-        query = urllib.parse.parse_qs(url.query)
-        body = (LAYOUT_CHECK % {"page": query["page"][0], "width": int(query["width"][0])}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -133,11 +162,20 @@ def test_a_page_loads_with_its_images_links_and_search(site, page):
 @pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
 @pytest.mark.parametrize("page", PAGES)
 def test_nothing_on_a_page_is_cut_off_or_scrolls_sideways(site, page, width):
+    problems = _layout_problems(site, page, width)
+    assert not problems, f"{page} at {width} px: " + "; ".join(problems)
+
+
+def _layout_problems(site, page: str, width: int) -> list[str]:
     dom = _render(site, f"__layout__.html?page={urllib.parse.quote(page)}&width={width}")
     result = re.search(r'<pre id="result">(.*?)</pre>', dom, re.S)
     assert result and result.group(1) != "pending", f"{page}: the layout check did not run"
-    problems = json.loads(html.unescape(result.group(1)))
-    assert not problems, f"{page} at {width} px: " + "; ".join(problems)
+    return json.loads(html.unescape(result.group(1)))
+
+
+def test_the_layout_check_flags_hidden_text_but_not_screen_reader_text(site):
+    problems = _layout_problems(site, "__layout_fixture__.html", 1280)
+    assert len(problems) == 1 and "a_long_name_that_does_not_fit" in problems[0], problems
 
 
 def test_math_is_rendered_by_mathjax(site):
