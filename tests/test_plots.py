@@ -1,3 +1,4 @@
+import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
@@ -20,3 +21,10 @@ def test_plot_history_draws_one_line_per_metric():
     history = [{"epoch": 1, "train_acc": 0.5, "val_acc": 0.4}, {"epoch": 2, "train_acc": 0.7, "val_acc": 0.6}]
     fig = plots.plot_history(history)
     assert len(fig.axes[0].lines) == 2 and fig.axes[0].get_xlabel() == "epoch"
+
+
+def test_plot_history_draws_on_given_axes_and_marks_an_epoch():
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 0.5 + abs(e - 2) / 10} for e in (1, 2, 3)]
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plots.plot_history(history, ["train_loss", "val_loss"], "loss", ax=right, mark_epoch=2) is fig
+    assert len(left.lines) == 0 and len(right.lines) == 3 and list(right.lines[-1].get_xdata()) == [2, 2]

@@ -136,3 +136,16 @@ def test_macro_f1_is_not_mistaken_for_accuracy_on_a_balanced_set(monkeypatch, ca
     assert abs(accuracy - f1_score(y_true, y_pred, average="macro")) < 0.005  # close, as on the chapter's data
     exercises.check("05.2", accuracy, y_true=y_true, y_pred=y_pred)
     assert "that is the accuracy" in capsys.readouterr().out
+
+
+def test_the_patience_check_walks_the_learners_history(monkeypatch, capsys):
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    losses = [1.0, 0.8, 0.7, 0.75, 0.72, 0.9, 0.6]
+    history = [{"epoch": i + 1, "val_loss": loss} for i, loss in enumerate(losses)]
+    exercises.check("08.1", (5, 3), history=history)  # best at 3; epochs 4 and 5 bring no lower loss
+    assert "Correct" in capsys.readouterr().out
+    with pytest.raises(exercises.ExerciseError, match="other way round"):
+        exercises.check("08.1", (3, 5), history=history)
+    never = [{"epoch": i + 1, "val_loss": 1 / (i + 1)} for i in range(4)]
+    exercises.check("08.1", (4, 4), history=never)  # it never stops early: all epochs, the last kept
+    assert "Correct" in capsys.readouterr().out

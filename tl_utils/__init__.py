@@ -8,7 +8,8 @@ One module per idea, each short enough to read beside the chapter that teaches i
 - `models`: pretrained backbones and text encoder, the small CNN baseline (chapters 1, 2, 5, 6)
 - `preprocess`: how a backbone wants its input, and the check that refuses the wrong input (chapter 1)
 - `freezing`: stages, splits, heads, freezing and BatchNorm modes (chapters 3-7)
-- `train`: the one training loop, with checkpoints and exact resume (every chapter)
+- `train`: the one training loop, with checkpoints, exact resume and early stopping (every chapter)
+- `augment`: data augmentation on the device, a new random draw per image (chapter 8)
 - `keys`: fingerprints of what a cached result or a checkpoint depends on
 - `features`: frozen features extracted once and cached on disk (chapter 2)
 - `schedules`: learning-rate schedules, layer-wise rates, the LR range test (chapters 4, 5)
@@ -22,6 +23,7 @@ One module per idea, each short enough to read beside the chapter that teaches i
 """
 
 from . import (
+    augment,
     claims,
     colab,
     data,
@@ -45,7 +47,7 @@ from .runtime import checkpoint_path, describe_environment, get_device, seed_eve
 
 __all__ = [
     "check_claim", "glue", "seed_everything", "get_device", "describe_environment", "checkpoint_path",
-    "claims", "colab", "data", "exercises", "features", "forgetting", "freezing", "keys", "models", "plots",
+    "augment", "claims", "colab", "data", "exercises", "features", "forgetting", "freezing", "keys", "models", "plots",
     "preprocess", "registry", "runtime", "schedules", "shifts", "sources", "train",
 ]
 __version__ = "0.1.0"

@@ -396,3 +396,37 @@ def _check_07_3(answer, *, stronger: float, strongest_swept: float) -> tuple[boo
     return _found(answer, {"task B, ten times stronger": stronger, "task B, strongest in the sweep": strongest_swept},
                   "higher" if stronger > strongest_swept else "lower", "lower", ("higher", "lower"),
                   "the harder the pull towards the weights after A, the less room to learn B.")
+
+
+# ---------------------------------------------------------------- chapter 8
+
+
+@_exercise("08.1")
+def _check_08_1(answer, *, history) -> tuple[bool, str]:
+    losses = [row["val_loss"] for row in history]
+    best, stop = 0, len(losses)
+    for epoch, loss in enumerate(losses):
+        if loss < losses[best]:
+            best = epoch
+        if epoch - best >= 2 and epoch + 1 < len(losses):
+            stop = epoch + 1
+            break
+    expected = (stop, best + 1)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        return False, "answer with a pair: (the epoch it stops after, the epoch whose weights it keeps)"
+    given = tuple(int(a) for a in answer)
+    if given == expected:
+        return True, (f"the lowest validation loss came at epoch {expected[1]}; two epochs without a lower one "
+                      f"end the run after epoch {expected[0]}, with epoch {expected[1]}'s weights.")
+    if given == expected[::-1]:
+        return False, "the pair is the other way round: first the epoch it stops after, then the one it keeps."
+    if given[1] == expected[1]:
+        return False, "the kept epoch is right; it stops once `patience` epochs in a row bring no lower loss."
+    return False, "walk through history[i]['val_loss'] keeping the lowest so far; stop two epochs after it."
+
+
+@_exercise("08.2")
+def _check_08_2(answer, *, plain: float, broken: float) -> tuple[bool, str]:
+    return _found(answer, {"without augmentation": plain, "with your label-breaking augmentation": broken},
+                  "falls" if broken < plain else "rises", "falls", ("falls", "rises"),
+                  "an augmentation must keep the label true; turned upside down, a 6 is a 9.")

@@ -58,19 +58,27 @@ def image_grid(
 
 
 def plot_history(history: list[dict], metrics: Sequence[str] = ("train_acc", "val_acc"),
-                 ylabel: str = "accuracy", title: str | None = None) -> Figure:
-    """Curves of per-epoch metrics from `tl_utils.train.fit`."""
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+                 ylabel: str = "accuracy", title: str | None = None, ax=None,
+                 mark_epoch: int | None = None) -> Figure:
+    """Curves of per-epoch metrics from `tl_utils.train.fit`.
+
+    ax: draw on these axes (e.g. one panel of a figure with several); by default a new figure.
+    mark_epoch: draw a dashed vertical line at this epoch (e.g. the best validation epoch).
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
     epochs = [row["epoch"] for row in history]
     for metric in metrics:
-        ax.plot(epochs, [row[metric] for row in history], marker="o", label=metric)
+        ax.plot(epochs, [row[metric] for row in history], marker="o", markersize=3, label=metric)
+    if mark_epoch is not None:
+        ax.axvline(mark_epoch, color="gray", linestyle="--", linewidth=1, label=f"epoch {mark_epoch}")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure
 
 
 def overlay_grid(

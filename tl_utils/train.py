@@ -6,6 +6,8 @@ a tokenised text batch. With `checkpoint_dir`, the loop saves everything it need
 every epoch and, when started again, resumes from the last epoch it finished. Because the
 batch order of each epoch is drawn from (seed, epoch) and the random-number state is saved,
 a resumed run ends with exactly the weights and history of an uninterrupted one (on a CPU).
+With `patience`, training stops once the validation metric has not improved for that many
+epochs, and the model ends with the weights of its best epoch (early stopping, chapter 8).
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def run_settings(model: nn.Module, train, val, optimizer, scheduler, **settings)
     The data (inputs and labels, train and val), the starting weights and architecture and
     which weights train, the optimizer and its settings, the schedule, and every other
     argument of `fit` that changes the result (transform, augment, loss_fn, penalty, epochs,
-    batch size, seed, BatchNorm mode, frozen stages). The device is not among them: a run
+    batch size, seed, BatchNorm mode, frozen stages, early stopping). The device is not among them: a run
     started on a CPU may be resumed on a GPU.
     """
     return {
@@ -141,6 +143,8 @@ def fit(
     penalty: Callable[[nn.Module, Inputs, torch.Tensor], torch.Tensor] | None = None,
     bn_mode: str = "frozen",
     frozen_stages: Sequence[int] | None = None,
+    patience: int | None = None,
+    monitor: str = "val_loss",
     checkpoint_dir: Path | str | None = None,
     device: torch.device | str | None = None,
     seed: int = 0,
@@ -157,6 +161,9 @@ def fit(
     bn_mode: how BatchNorm behaves during training, see tl_utils.freezing.set_bn_mode.
     frozen_stages: for gradual unfreezing, the number of frozen stages in each epoch (see
         tl_utils.freezing.unfreezing_schedule); the default optimizer then covers every parameter.
+    patience: early stopping: stop after this many epochs without a better `monitor` ("val_loss",
+        lower is better, or "val_acc", higher is better) and restore the best epoch's weights.
+        Every row then has "best_epoch"; the last row has "stopped_early" (True if it stopped).
     checkpoint_dir: save after every epoch and resume from there when run again. A run with
         other settings (see `run_settings`) trains afresh beside it, and says what changed.
     device: where to train (default: tl_utils.runtime.get_device()); the model comes back to
@@ -168,6 +175,7 @@ def fit(
         raise ValueError("the training split is empty: there is nothing to train on")
     if val is not None and len(as_pair(val)[1]) == 0:
         raise ValueError("the validation split is empty: pass val=None, or a split with examples")
+    _check_early_stopping(patience, monitor, val)
     if frozen_stages is not None and len(frozen_stages) != epochs:
         raise ValueError(f"frozen_stages has {len(frozen_stages)} entries for {epochs} epochs: give one per epoch")
     params = [p for p in model.parameters() if p.requires_grad or frozen_stages is not None]
@@ -181,15 +189,19 @@ def fit(
 
     ckpt = None
     if checkpoint_dir is not None:
+        stopping = {} if patience is None else {"early_stopping": (patience, monitor)}  # keeps older keys valid
         settings = run_settings(model, train, val, optimizer, scheduler, transform=transform, augment=augment,
                                 loss_fn=loss_fn, penalty=penalty, epochs=epochs, batch_size=batch_size,
-                                seed=seed, bn_mode=bn_mode, frozen_stages=frozen_stages)
+                                seed=seed, bn_mode=bn_mode, frozen_stages=frozen_stages, **stopping)
         ckpt = _checkpoint_file(Path(checkpoint_dir), settings)
 
+    best: dict = {}  # early stopping: the best epoch's number, score and weights (on the CPU)
     with on_device(model, device) as device:
         autocast, scaler = _mixed_precision(device)
         if ckpt is not None and ckpt.is_file():
-            history, start_epoch = _resume(ckpt, model, optimizer, scheduler, scaler, device)
+            history, start_epoch, best = _resume(ckpt, model, optimizer, scheduler, scaler, device)
+        if history and history[-1].get("stopped_early"):
+            start_epoch = epochs  # a run that stopped early is finished
         bar = progress(total=epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, desc="training")
         for epoch in range(start_epoch, epochs):
             t0 = time.perf_counter()
@@ -236,13 +248,41 @@ def fit(
                 scores = evaluate(model, val, transform=transform, device=device)
                 row.update(val_loss=scores["loss"], val_acc=scores["acc"])
             row["seconds"] = time.perf_counter() - t0
+            stop = False
+            if patience is not None:
+                if not best or _better(row[monitor], best["score"], monitor):
+                    best = {"epoch": row["epoch"], "score": row[monitor],
+                            "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
+                stop = row["epoch"] - best["epoch"] >= patience and epoch + 1 < epochs
+                row.update(best_epoch=best["epoch"], stopped_early=stop)
             history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("epoch", "train_loss", "val_acc")})
             if ckpt is not None:
-                _save_checkpoint(ckpt, settings, model, optimizer, scheduler, scaler, epoch + 1, history, device)
+                _save_checkpoint(ckpt, settings, model, optimizer, scheduler, scaler, epoch + 1, history, device, best)
+            if stop:
+                break
         bar.close()
+        if best:
+            model.load_state_dict(best["weights"])
         model.eval()
     return history
+
+
+def _check_early_stopping(patience: int | None, monitor: str, val) -> None:
+    """Refuse early-stopping settings that cannot work, saying how to fix them."""
+    if patience is None:
+        return
+    if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
+        raise ValueError(f"patience must be a positive number of epochs, got {patience!r}")
+    if monitor not in ("val_loss", "val_acc"):
+        raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {monitor!r}")
+    if val is None:
+        raise ValueError("early stopping watches the validation split: pass val=... with patience")
+
+
+def _better(score: float, best: float, monitor: str) -> bool:
+    """Whether `score` improves on `best`: lower for a loss, higher for an accuracy."""
+    return score < best if monitor.endswith("loss") else score > best
 
 
 def _checkpoint_file(folder: Path, settings: dict[str, str]) -> Path:
@@ -257,8 +297,8 @@ def _checkpoint_file(folder: Path, settings: dict[str, str]) -> Path:
     return path
 
 
-def _resume(path: Path, model, optimizer, scheduler, scaler, device) -> tuple[list[dict], int]:
-    """Load a checkpoint into the run's objects; return (history, epochs done)."""
+def _resume(path: Path, model, optimizer, scheduler, scaler, device) -> tuple[list[dict], int, dict]:
+    """Load a checkpoint into the run's objects; return (history, epochs done, early-stopping best)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -269,10 +309,10 @@ def _resume(path: Path, model, optimizer, scheduler, scaler, device) -> tuple[li
     torch.set_rng_state(state["rng_cpu"])
     if device.type == "cuda" and state.get("rng_cuda") is not None:
         torch.cuda.set_rng_state(state["rng_cuda"])
-    return state["history"], state["epoch"]
+    return state["history"], state["epoch"], state.get("best") or {}
 
 
-def _save_checkpoint(path: Path, settings, model, optimizer, scheduler, scaler, epoch, history, device):
+def _save_checkpoint(path: Path, settings, model, optimizer, scheduler, scaler, epoch, history, device, best):
     """Everything needed to continue exactly where this epoch ended; written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -285,6 +325,7 @@ def _save_checkpoint(path: Path, settings, model, optimizer, scheduler, scaler, 
         "scaler": scaler.state_dict() if scaler is not None else None,
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+        "best": best or None,
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
