@@ -10,6 +10,7 @@ One module per idea, each short enough to read beside the chapter that teaches i
 - `freezing`: stages, splits, heads, freezing and BatchNorm modes (chapters 3-7)
 - `train`: the one training loop, with checkpoints, exact resume and early stopping (every chapter)
 - `augment`: data augmentation on the device, a new random draw per image (chapter 8)
+- `lora`: LoRA from scratch: low-rank updates beside frozen weights, merged or saved per task
 - `keys`: fingerprints of what a cached result or a checkpoint depends on
 - `features`: frozen features extracted once and cached on disk (chapter 2)
 - `schedules`: learning-rate schedules, layer-wise rates, the LR range test (chapters 4, 5)
@@ -32,6 +33,7 @@ from . import (
     forgetting,
     freezing,
     keys,
+    lora,
     models,
     plots,
     preprocess,
@@ -47,7 +49,7 @@ from .runtime import checkpoint_path, describe_environment, get_device, seed_eve
 
 __all__ = [
     "check_claim", "glue", "seed_everything", "get_device", "describe_environment", "checkpoint_path",
-    "augment", "claims", "colab", "data", "exercises", "features", "forgetting", "freezing", "keys", "models", "plots",
+    "augment", "claims", "colab", "data", "exercises", "features", "forgetting", "freezing", "keys", "lora", "models", "plots",
     "preprocess", "registry", "runtime", "schedules", "shifts", "sources", "train",
 ]
 __version__ = "0.1.0"
