@@ -48,6 +48,17 @@ def test_parameters_cell_and_closing_claim(notebook):
     assert "check_claim(" in chapter[-1].source
 
 
+def test_papermill_reads_every_parameter(notebook):
+    # papermill skips, with only a log line, a parameter whose comment it cannot parse (an "="
+    # in the comment, for one); `-p NAME value` would then be ignored without a word.
+    import papermill
+
+    path, nb = notebook
+    cell = next(c for c in _code(nb) if "parameters" in c.metadata.get("tags", []))
+    assigned = re.findall(r"^([A-Z][A-Z0-9_]*)\s*=", cell.source, re.M)
+    assert sorted(papermill.inspect_notebook(str(path))) == sorted(assigned)
+
+
 def test_setup_cell_is_colab_aware_and_points_at_the_repository(notebook):
     _, nb = notebook
     setup = _code(nb)[0].source

@@ -80,3 +80,26 @@ def test_no_number_in_the_prose_is_typed_by_hand(path):
     found = hand_typed(_prose(path))
     assert not found, (f"{path.relative_to(ROOT)}: glue these numbers from the code (tl.glue and "
                        "{glue:text}), or say it without a number:\n  " + "\n  ".join(found))
+
+
+CROSS_GLUE = re.compile(r"\{glue(?::\w+)?\}`([^`]*::[^`]*)`")
+
+
+def cross_glue_without_format(text: str) -> list[str]:
+    """The `{glue:text}` references to another notebook (`path::key`) that lack a format spec.
+
+    MyST-NB splits the reference at its last colon, so `path::key` is read as the key `path:`
+    with the format `key`, and the book fails to build; `path::key:d` (or `:s`, `:.1%`) works.
+    """
+    return [m.group(1) for m in CROSS_GLUE.finditer(text) if ":" not in m.group(1).split("::", 1)[1]]
+
+
+def test_the_cross_glue_rule_catches_a_missing_format():
+    assert cross_glue_without_format("{glue:text}`../a.ipynb::n` and {glue:text}`../a.ipynb::m:d`") == ["../a.ipynb::n"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PAGES, ids=lambda p: p.name)
+def test_references_to_another_notebook_name_a_format(path):
+    text = path.read_text()
+    found = cross_glue_without_format(text)
+    assert not found, f"{path.relative_to(ROOT)}: add a format spec (':d', ':s', ':.1%') to " + ", ".join(found)

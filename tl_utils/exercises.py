@@ -429,4 +429,5 @@ def _check_08_1(answer, *, history) -> tuple[bool, str]:
 def _check_08_2(answer, *, plain: float, broken: float) -> tuple[bool, str]:
     return _found(answer, {"without augmentation": plain, "with your label-breaking augmentation": broken},
                   "falls" if broken < plain else "rises", "falls", ("falls", "rises"),
-                  "an augmentation must keep the label true; turned upside down, a 6 is a 9.")
+                  "an augmentation must keep the label true; random rotations of up to 180 degrees make many digits "
+                  "unreadable and turn some 6s into 9s.")
