@@ -70,6 +70,16 @@ def test_fit_predict_and_evaluate_bring_the_model_back(fake_gpu, digits):
     assert _where(fake_gpu, model) == "cpu"
 
 
+def test_frozen_stages_inside_an_augmentation_move_once_per_run(fake_gpu, digits):
+    from tl_utils import augment
+
+    x, y = digits
+    bottom = nn.Sequential(nn.Linear(784, 32), nn.ReLU()).requires_grad_(False)
+    through = augment.ThroughFrozen(lambda batch: batch, lambda batch: batch, bottom)
+    train.fit(nn.Linear(32, 10), (x, y), augment=through, epochs=2, batch_size=8)
+    assert fake_gpu[id(bottom)].count("cuda") == 1 and _where(fake_gpu, bottom) == "cpu"
+
+
 def test_memory_footprint_after_fit_runs_where_the_model_is(fake_gpu, digits):
     model = _net()  # chapter 3: fit, then measure memory on CPU tensors
     train.fit(model, digits, epochs=1, batch_size=16)

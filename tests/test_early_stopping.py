@@ -112,7 +112,42 @@ def test_another_patience_is_another_run(few_digits, tmp_path):
     ({"patience": 2.5}, "positive number of epochs"),
     ({"monitor": "accuracy"}, "'val_loss' or 'val_acc'"),
     ({"val": None}, "pass val="),
+    ({"patience": None, "monitor": "val_acc"}, "pass patience="),
 ])
 def test_settings_that_cannot_work_are_explained(few_digits, settings, message):
     with pytest.raises(ValueError, match=message):
         _fit(_model(), few_digits, **settings)
+
+
+def test_patience_running_out_on_the_last_epoch_is_not_an_early_stop(few_digits):
+    full = _fit(_model(), few_digits, epochs=12, patience=None)
+    losses = [row["val_loss"] for row in full]
+    best = 1 + min(range(len(losses)), key=losses.__getitem__)
+    epochs = best + 2  # two epochs without a lower loss, the second of them the last
+    model = _model()
+    history = _fit(model, few_digits, epochs=epochs, patience=2)
+    assert len(history) == epochs and not history[-1]["stopped_early"] and history[-1]["best_epoch"] == best
+    assert train.evaluate(model, few_digits[1])["loss"] == pytest.approx(losses[best - 1], abs=1e-6)
+
+
+def test_a_nan_score_is_never_the_best(few_digits, monkeypatch):
+    real = train.evaluate
+    calls = []
+
+    def first_nan(*args, **kwargs):
+        scores = real(*args, **kwargs)
+        calls.append(1)
+        return scores | {"loss": float("nan")} if len(calls) == 1 else scores
+
+    monkeypatch.setattr(train, "evaluate", first_nan)
+    history = _fit(_model(), few_digits, epochs=4, patience=10)
+    assert history[0]["best_epoch"] == 0 and history[-1]["best_epoch"] >= 2
+
+
+def test_the_exercise_walks_the_history_as_fit_does(few_digits, monkeypatch):
+    from tl_utils import exercises
+
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    full = _fit(_model(), few_digits, epochs=15, patience=None)
+    stopped = _fit(_model(), few_digits, epochs=15, patience=2)
+    exercises.check("08.1", (stopped[-1]["epoch"], stopped[-1]["best_epoch"]), history=full)

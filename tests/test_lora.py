@@ -146,8 +146,50 @@ def test_an_adapter_that_does_not_fit_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no LoRA layers"):
         lora.save_adapter(_tiny(0), tmp_path / "b.safetensors")
     wider = nn.Sequential(nn.Linear(6, 7), nn.Tanh(), nn.Linear(7, 2))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="another base model"):
         lora.load_adapter(wider, saved)
+    assert not lora.lora_layers(wider) and all(p.requires_grad for p in wider.parameters())  # left as it was
+    with pytest.raises(ValueError, match="trained on another base"):
+        lora.load_adapter(_tiny(1), saved)  # the same shapes, other frozen weights
+
+
+def test_an_adapter_keeps_the_statistics_of_what_trains_in_full(tmp_path):
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(6, 6), nn.BatchNorm1d(6), nn.Linear(6, 2))
+
+    model = net()
+    lora.add_lora(model, ["0"], r=2, train=["1", "2"])
+    model.train()
+    model(torch.randn(16, 6) * 3 + 1)  # moves the running statistics
+    model.eval()
+    x = torch.randn(4, 6)
+    saved = lora.save_adapter(model, tmp_path / "bn.safetensors")
+    snapshot = lora.adapter_state(model)
+    with torch.no_grad():
+        model[2].weight.add_(1.0)
+    assert not torch.equal(snapshot["2.weight"], model[2].weight)  # a copy, not the live tensor
+    with torch.no_grad():
+        model[2].weight.sub_(1.0)
+    fresh = net().eval()
+    lora.load_adapter(fresh, saved)
+    torch.testing.assert_close(fresh(x), model(x))
+
+
+def test_a_parameter_on_the_model_itself_is_refused():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer, self.scale = nn.Linear(6, 2), nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.layer(x) * self.scale
+
+    model = Scaled()
+    lora.add_lora(model, ["layer"], r=1)
+    model.scale.requires_grad_(True)
+    with pytest.raises(ValueError, match="put it in a module"):
+        lora.adapter_state(model)
 
 
 def test_minilm_gets_the_same_trainable_parameters_as_with_peft():

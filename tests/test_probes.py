@@ -149,3 +149,32 @@ def test_the_patience_check_walks_the_learners_history(monkeypatch, capsys):
     never = [{"epoch": i + 1, "val_loss": 1 / (i + 1)} for i in range(4)]
     exercises.check("08.1", (4, 4), history=never)  # it never stops early: all epochs, the last kept
     assert "Correct" in capsys.readouterr().out
+
+
+def test_the_lora_count_check_names_the_usual_slips(monkeypatch, capsys):
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    exercises.check("09.1", 8 * (384 + 1536))
+    assert "Correct" in capsys.readouterr().out
+    for slip, hint in [(384 * 1536, "whole frozen weight"), (8 * 384, "A alone"), (8 * 1920 + 1536, "bias")]:
+        with pytest.raises(exercises.ExerciseError, match=hint):
+            exercises.check("09.1", slip)
+
+
+def test_the_rank_check_follows_the_learners_numbers(monkeypatch, capsys):
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    exercises.check("09.2", "not higher", rank_4=0.80, rank_64=0.81, se=0.02)
+    assert "Correct" in capsys.readouterr().out
+    exercises.check("09.2", "higher", rank_4=0.70, rank_64=0.80, se=0.02)  # what this run shows, though unusual
+    assert "usually goes the other way" in capsys.readouterr().out
+    with pytest.raises(exercises.ExerciseError, match="look at your numbers"):
+        exercises.check("09.2", "higher", rank_4=0.80, rank_64=0.81, se=0.02)
+
+
+def test_the_broken_augmentation_check_follows_the_learners_numbers(monkeypatch, capsys):
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    exercises.check("08.2", "falls", plain=0.85, broken=0.60)
+    assert "Correct" in capsys.readouterr().out
+    with pytest.raises(exercises.ExerciseError, match="look at your numbers"):
+        exercises.check("08.2", "rises", plain=0.85, broken=0.60)
+    with pytest.raises(exercises.ExerciseError, match="'falls' or 'rises'"):
+        exercises.check("08.2", "fall", plain=0.85, broken=0.60)

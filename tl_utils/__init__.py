@@ -10,7 +10,7 @@ One module per idea, each short enough to read beside the chapter that teaches i
 - `freezing`: stages, splits, heads, freezing and BatchNorm modes (chapters 3-7)
 - `train`: the one training loop, with checkpoints, exact resume and early stopping (every chapter)
 - `augment`: data augmentation on the device, a new random draw per image (chapter 8)
-- `lora`: LoRA from scratch: low-rank updates beside frozen weights, merged or saved per task
+- `lora`: LoRA from scratch: low-rank updates beside frozen weights, merged or saved per task (chapter 9)
 - `keys`: fingerprints of what a cached result or a checkpoint depends on
 - `features`: frozen features extracted once and cached on disk (chapter 2)
 - `schedules`: learning-rate schedules, layer-wise rates, the LR range test (chapters 4, 5)

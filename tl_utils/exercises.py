@@ -414,7 +414,10 @@ def _check_08_1(answer, *, history) -> tuple[bool, str]:
     expected = (stop, best + 1)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         return False, "answer with a pair: (the epoch it stops after, the epoch whose weights it keeps)"
-    given = tuple(int(a) for a in answer)
+    try:
+        given = tuple(int(a) for a in answer)
+    except (TypeError, ValueError):
+        return False, f"answer with two epoch numbers, e.g. (11, 9), not {answer!r}"
     if given == expected:
         return True, (f"the lowest validation loss came at epoch {expected[1]}; two epochs without a lower one "
                       f"end the run after epoch {expected[0]}, with epoch {expected[1]}'s weights.")
@@ -431,3 +434,26 @@ def _check_08_2(answer, *, plain: float, broken: float) -> tuple[bool, str]:
                   "falls" if broken < plain else "rises", "falls", ("falls", "rises"),
                   "an augmentation must keep the label true; random rotations of up to 180 degrees make many digits "
                   "unreadable and turn some 6s into 9s.")
+
+
+# ---------------------------------------------------------------- chapter 9
+@_exercise("09.1")
+def _check_09_1(answer) -> tuple[bool, str]:
+    d_in, d_out, r = 384, 1536, 8  # MiniLM's intermediate.dense, the exercise's rank
+    return _check_number(
+        answer, r * (d_in + d_out), 0.5,
+        f"A is {r} x {d_in} and B is {d_out} x {r}: {r * (d_in + d_out):,} numbers, against {d_in * d_out:,} in the "
+        "frozen weight.",
+        [(d_in * d_out, "that is the whole frozen weight; LoRA trains two thin matrices instead"),
+         (r * (d_in + d_out) + d_out, "the bias belongs to the frozen layer: it does not train"),
+         (r * d_in, "that is A alone; B trains too"), (r * d_out, "that is B alone; A trains too"),
+         (r * r, "A and B are not r x r: each has one side of the layer's size")],
+        "A maps the layer's input to r numbers, B maps r numbers to its output: count both.")
+
+
+@_exercise("09.2")
+def _check_09_2(answer, *, rank_4: float, rank_64: float, se: float) -> tuple[bool, str]:
+    return _found(answer, {"rank 4": rank_4, "rank 64": rank_64},
+                  "higher" if rank_64 > rank_4 + 2 * se else "not higher", "not higher", ("higher", "not higher"),
+                  f"two standard errors are {2 * se:.1%} here. A larger rank adds capacity that a small task does "
+                  "not use; LoRA's authors found small ranks enough on many tasks.")

@@ -30,6 +30,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from . import keys
+
 
 def _is_pointwise(layer: nn.Module) -> bool:
     return (isinstance(layer, nn.Conv2d) and layer.kernel_size == (1, 1) and layer.stride == (1, 1)
@@ -141,8 +143,20 @@ def merge(model: nn.Module) -> nn.Module:
 
 
 def adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """What one task adds to the frozen base: every parameter that trains, by name, on the CPU."""
-    return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+    """What one task adds to the frozen base, by name, copied to the CPU: every parameter that
+    trains, and the buffers (e.g. BatchNorm statistics) of the modules that train in full."""
+    state = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    for module_name in _settings(model)["train"]:
+        for name, buffer in model.get_submodule(module_name).named_buffers(recurse=False):
+            state[f"{module_name}.{name}"] = buffer
+    return {name: t.detach().to("cpu", copy=True).contiguous() for name, t in state.items()}
+
+
+def _base_digest(model: nn.Module) -> str:
+    """A fingerprint of the frozen weights an adapter was trained on (not the update, not the head)."""
+    trained = set(adapter_state(model))
+    frozen = [(name, p) for name, p in model.named_parameters() if name not in trained]
+    return keys.digest(*[(name.replace(".base.", "."), p.detach()) for name, p in frozen])
 
 
 def _settings(model: nn.Module) -> dict:
@@ -151,6 +165,9 @@ def _settings(model: nn.Module) -> dict:
               for name, m in lora_layers(model).items()}
     full = [name.rpartition(".")[0] for name, p in model.named_parameters()
             if p.requires_grad and not name.rpartition(".")[2].startswith("lora_")]
+    if "" in full:
+        raise ValueError("a parameter that trains sits on the model itself, not in a submodule: put it in a "
+                         "module (e.g. nn.Linear) so that the adapter can name what trains")
     return {"layers": layers, "train": list(dict.fromkeys(full))}
 
 
@@ -161,7 +178,8 @@ def save_adapter(model: nn.Module, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    save_file(adapter_state(model), partial, metadata={"lora": json.dumps(_settings(model))})
+    settings = _settings(model) | {"base": _base_digest(model)}
+    save_file(adapter_state(model), partial, metadata={"lora": json.dumps(settings)})
     partial.replace(path)  # never a half-written adapter under the real name
     return path
 
@@ -179,13 +197,20 @@ def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
     """Put a saved adapter into `model`: the same base, wrapped by `add_lora` with the same settings.
 
     A model without LoRA layers yet is wrapped first, with the settings stored in the file; one
-    that has them gets its update and head replaced, so one base can switch between tasks.
+    that has them gets its update and head replaced, so one base can switch between tasks. An
+    adapter that does not fit (another base, other settings) is refused before anything changes.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no adapter file at {path}: save one with lora.save_adapter(model, path)")
     settings = read_settings(path)
-    if not lora_layers(model):
+    tensors = load_file(path)
+    wrapped = lora_layers(model)
+    if wrapped and _settings(model) != {k: v for k, v in settings.items() if k != "base"}:
+        raise ValueError(f"the adapter in {path.name} was saved from a model wrapped otherwise: "
+                         f"load it into a fresh base model, which it wraps the same way")
+    if not wrapped:
+        _check_fits(model, settings, tensors, path)
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         for name, layer in settings["layers"].items():
@@ -193,20 +218,40 @@ def load_adapter(model: nn.Module, path: str | Path) -> nn.Module:
         for name in settings["train"]:
             for parameter in model.get_submodule(name).parameters():
                 parameter.requires_grad_(True)
-    elif _settings(model) != settings:
-        raise ValueError(f"the adapter in {path.name} was saved from a model wrapped otherwise: "
-                         f"load it into a fresh base model, which it wraps the same way")
-    tensors = load_file(path)
     expected = adapter_state(model)
-    if tensors.keys() != expected.keys():
-        missing, extra = sorted(expected.keys() - tensors.keys()), sorted(tensors.keys() - expected.keys())
-        raise ValueError(f"the adapter does not fit this model: missing {missing[:3]}, unexpected {extra[:3]}")
-    for name, value in tensors.items():
-        if value.shape != expected[name].shape:
-            raise ValueError(f"{name}: the adapter has shape {tuple(value.shape)}, the model "
-                             f"{tuple(expected[name].shape)} (another base model or head size?)")
-    parameters = dict(model.named_parameters())
+    if tensors.keys() != expected.keys() or any(t.shape != expected[k].shape for k, t in tensors.items()):
+        raise ValueError(f"the adapter in {path.name} does not fit this model (its tensors' names or shapes "
+                         f"differ): load it into the base model it was trained on")
+    if "base" in settings and _base_digest(model) != settings["base"]:
+        raise ValueError(f"the adapter in {path.name} was trained on another base model (its frozen weights "
+                         f"differ): load it into the base it was trained on")
+    state = dict(model.named_parameters()) | dict(model.named_buffers())
     with torch.no_grad():
         for name, value in tensors.items():
-            parameters[name].copy_(value)
+            state[name].copy_(value)
     return model
+
+
+def _check_fits(model: nn.Module, settings: dict, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse, before wrapping anything, an adapter whose layers or tensors this model lacks."""
+    modules = dict(model.named_modules())
+    for name, layer in settings["layers"].items():
+        if name not in modules or not _supported(modules[name]):
+            raise ValueError(f"the adapter in {path.name} updates a layer {name!r} that this model lacks: "
+                             f"load it into the base model it was trained on")
+        out_features, in_features = modules[name].weight.shape[:2]
+        wanted = {f"{name}.lora_A": (layer["r"], in_features), f"{name}.lora_B": (out_features, layer["r"])}
+        for key, shape in wanted.items():
+            if key not in tensors or tuple(tensors[key].shape) != shape:
+                found = tuple(tensors[key].shape) if key in tensors else "nothing"
+                raise ValueError(f"{key}: the adapter has {found}, this model needs {shape} "
+                                 f"(another base model?)")
+    state = dict(model.named_parameters()) | dict(model.named_buffers())
+    for name in settings["train"]:
+        if name not in modules:
+            raise ValueError(f"the adapter in {path.name} trains a module {name!r} that this model lacks")
+    for key, value in tensors.items():
+        if "lora_" not in key and (key not in state or state[key].shape != value.shape):
+            found = tuple(state[key].shape) if key in state else "nothing"
+            raise ValueError(f"{key}: the adapter has shape {tuple(value.shape)}, the model {found} "
+                             f"(another base model or head size?)")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
@@ -58,7 +59,7 @@ def image_grid(
 
 
 def plot_history(history: list[dict], metrics: Sequence[str] = ("train_acc", "val_acc"),
-                 ylabel: str = "accuracy", title: str | None = None, ax=None,
+                 ylabel: str = "accuracy", title: str | None = None, ax: Axes | None = None,
                  mark_epoch: int | None = None) -> Figure:
     """Curves of per-epoch metrics from `tl_utils.train.fit`.
 

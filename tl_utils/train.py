@@ -196,7 +196,7 @@ def fit(
         ckpt = _checkpoint_file(Path(checkpoint_dir), settings)
 
     best: dict = {}  # early stopping: the best epoch's number, score and weights (on the CPU)
-    with on_device(model, device) as device:
+    with on_device(model, device) as device, _on_device(augment, device):
         autocast, scaler = _mixed_precision(device)
         if ckpt is not None and ckpt.is_file():
             history, start_epoch, best = _resume(ckpt, model, optimizer, scheduler, scaler, device)
@@ -250,11 +250,12 @@ def fit(
             row["seconds"] = time.perf_counter() - t0
             stop = False
             if patience is not None:
-                if not best or _better(row[monitor], best["score"], monitor):
+                if math.isfinite(row[monitor]) and (not best or _better(row[monitor], best["score"], monitor)):
                     best = {"epoch": row["epoch"], "score": row[monitor],
                             "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
-                stop = row["epoch"] - best["epoch"] >= patience and epoch + 1 < epochs
-                row.update(best_epoch=best["epoch"], stopped_early=stop)
+                best_epoch = best.get("epoch", 0)  # 0 while every score so far is NaN
+                stop = row["epoch"] - best_epoch >= patience and epoch + 1 < epochs
+                row.update(best_epoch=best_epoch, stopped_early=stop)
             history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("epoch", "train_loss", "val_acc")})
             if ckpt is not None:
@@ -268,12 +269,22 @@ def fit(
     return history
 
 
+def _on_device(module, device):
+    """`on_device` for an augmentation that is a module (one with frozen stages inside), so that
+    it moves once per run rather than once per batch; nothing for a plain function."""
+    return on_device(module, device) if isinstance(module, nn.Module) else contextlib.nullcontext(device)
+
+
 def _check_early_stopping(patience: int | None, monitor: str, val) -> None:
     """Refuse early-stopping settings that cannot work, saying how to fix them."""
     if patience is None:
+        if monitor != "val_loss":
+            raise ValueError(f"monitor={monitor!r} chooses what early stopping watches: pass patience=... with it "
+                             "(e.g. patience=5), or leave monitor out")
         return
     if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
-        raise ValueError(f"patience must be a positive number of epochs, got {patience!r}")
+        raise ValueError(f"patience must be a positive number of epochs (e.g. patience=5, or None for no early "
+                         f"stopping), got {patience!r}")
     if monitor not in ("val_loss", "val_acc"):
         raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {monitor!r}")
     if val is None:
