@@ -30,7 +30,8 @@ def test_stage_outputs_are_cached_in_one_pass(small, tmp_path):
     again = features.extract(model, split, prep, stage=7, cache=tmp_path)
     assert again.cached and torch.equal(again.x, outs[7].x)
     with torch.no_grad():
-        assert torch.allclose(freezing.split(model, 3)[0](prep(split.x[:2])), outs[3].x[:2], atol=1e-5)
+        # equal up to rounding: the cached pass runs in channels-last memory order (runtime.fast_layout)
+        assert torch.allclose(freezing.split(model, 3)[0](prep(split.x[:2])), outs[3].x[:2], atol=1e-4)
     with pytest.raises(ValueError, match="between 1 and 9"):
         features.extract_stages(model, split, prep, [0])
 

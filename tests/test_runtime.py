@@ -1,8 +1,9 @@
 import pytest
 import torch
+from torch import nn
 
 import tl_utils as tl
-from tl_utils import runtime
+from tl_utils import runtime, train
 
 
 def test_same_seed_same_numbers():
@@ -53,3 +54,23 @@ def test_the_suite_never_touches_the_learners_cache():
     learner = Path.home() / ".cache" / "tl-course"
     assert runtime.cache_dir() != learner and learner not in runtime.cache_dir().parents
     assert runtime.cache_dir().name == "test-cache"
+
+
+def test_fast_layout_reorders_image_batches_on_the_cpu_only():
+    images = torch.rand(2, 3, 8, 8)
+    fast = runtime.fast_layout(images)
+    assert fast.is_contiguous(memory_format=torch.channels_last) and torch.equal(fast, images)
+    for other in (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.rand(2, 8), torch.rand(3, 8, 8),
+                  {"input_ids": torch.zeros(2, 4, dtype=torch.long)}):
+        assert runtime.fast_layout(other) is other
+
+
+def test_models_see_channels_last_batches_in_training_and_prediction():
+    seen = []
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(2))
+    model[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous(
+        memory_format=torch.channels_last)))
+    x, y = torch.rand(8, 3, 6, 6), torch.tensor([0, 1] * 4)
+    train.fit(model, (x, y), epochs=1, batch_size=4, device="cpu")
+    train.predict(model, x, device="cpu")
+    assert seen and all(seen)

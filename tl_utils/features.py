@@ -31,7 +31,7 @@ from .freezing import head as _head
 from .freezing import same_modes
 from .freezing import stages as _stages
 from .preprocess import Preprocess
-from .runtime import cache_dir, on_device, progress
+from .runtime import cache_dir, fast_layout, on_device, progress
 from .train import fit
 
 
@@ -76,7 +76,7 @@ def cache_key(model: nn.Module, data: DataSplit, preprocess: Preprocess, stage: 
 @torch.inference_mode()
 def pooled(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The backbone's pooled features (N, D): everything except the classification head."""
-    return model.forward_head(model.forward_features(x), pre_logits=True)
+    return model.forward_head(model.forward_features(fast_layout(x)), pre_logits=True)
 
 
 def _cache_path(model: nn.Module, data: DataSplit, preprocess: Preprocess, stage: int | None,
@@ -176,7 +176,7 @@ def extract_stages(
 @torch.inference_mode()
 def _stage_outputs(trunk: Sequence[nn.Module], x: torch.Tensor, wanted: Sequence[int]) -> dict[int, torch.Tensor]:
     """{k: the output of the first k stages} for every k in `wanted`, in one pass."""
-    out = {}
+    out, x = {}, fast_layout(x)
     for k, stage in enumerate(trunk[: max(wanted)], start=1):
         x = stage(x)
         if k in wanted:

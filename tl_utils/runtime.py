@@ -99,6 +99,19 @@ def to_device(inputs, device: torch.device):
     return inputs.to(device, non_blocking=True)
 
 
+def fast_layout(x):
+    """An image batch (N, C, H, W) on the CPU in channels-last memory order; anything else as is.
+
+    The values are the same; only the order they sit in memory changes. PyTorch's CPU
+    convolutions are faster on it: on 2 CPU cores, a training step of EfficientNet-Lite0 at
+    64 px took 1.45 times less time, of the course's small CNN 1.5 times less (measured
+    2026-11-29). Not applied on CUDA or MPS, where it was not measured.
+    """
+    if isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point() and x.device.type == "cpu":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """The mixed-precision type for training on `device`, or None for full precision.
 

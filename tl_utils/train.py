@@ -23,7 +23,7 @@ from torch import nn
 
 from . import keys
 from .freezing import freeze_stages, same_modes, set_bn_mode
-from .runtime import autocast_dtype, module_device, on_device, progress, to_device
+from .runtime import autocast_dtype, fast_layout, module_device, on_device, progress, to_device
 
 Inputs = torch.Tensor | Mapping[str, torch.Tensor]
 
@@ -56,7 +56,7 @@ def take(inputs: Inputs, index: torch.Tensor) -> Inputs:
 
 def forward(model: nn.Module, inputs: Inputs) -> torch.Tensor:
     """Logits from a plain module (a tensor batch) or a Hugging Face model (a dict batch)."""
-    out = model(**inputs) if isinstance(inputs, Mapping) else model(inputs)
+    out = model(**inputs) if isinstance(inputs, Mapping) else model(fast_layout(inputs))
     return out.logits if hasattr(out, "logits") else out
 
 
