@@ -57,7 +57,7 @@ def solutions_version(nb):
 
 
 def notebooks() -> list[Path]:
-    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return sorted((ROOT / "notebooks").glob("[0-9A][0-9]_*.ipynb"))
 
 
 def main(kind: str) -> None:

@@ -29,7 +29,7 @@ RECORD = ROOT / "_build" / "notebook-runs.json"
 
 def chapters() -> list[Path]:
     """The chapters, then the book's executable pages."""
-    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted((ROOT / "book").glob("*.ipynb"))
+    return sorted((ROOT / "notebooks").glob("[0-9A][0-9]_*.ipynb")) + sorted((ROOT / "book").glob("*.ipynb"))
 
 
 def _cache():

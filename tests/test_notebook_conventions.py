@@ -30,7 +30,7 @@ def test_there_are_chapters():
 def test_name_title_and_toc(notebook):
     path, nb = notebook
     if path.parent.name == "notebooks":
-        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name)
+        assert re.fullmatch(r"(\d\d|A\d)_[a-z0-9_]+\.ipynb", path.name)  # chapters, then appendices
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     assert f"{path.parent.name}/{path.stem}" in (ROOT / "_toc.yml").read_text()
     assert nb.metadata["kernelspec"]["name"] == "python3"

@@ -20,6 +20,7 @@ One module per idea, each short enough to read beside the chapter that teaches i
 - `colab`: what a chapter's setup cell installs, and a folder that survives a disconnect
 - `claims`: `check_claim` and `glue`, how a chapter checks what it says (every chapter)
 - `plots`: small figure helpers that return figures
+- `distributed`: the same training on several processes under torchrun (appendix A)
 - `runtime`: the device rule, `seed_everything`, `get_device`, progress bars, `checkpoint_path`
 """
 
@@ -28,6 +29,7 @@ from . import (
     claims,
     colab,
     data,
+    distributed,
     exercises,
     features,
     forgetting,
@@ -49,7 +51,7 @@ from .runtime import checkpoint_path, describe_environment, get_device, seed_eve
 
 __all__ = [
     "check_claim", "glue", "seed_everything", "get_device", "describe_environment", "checkpoint_path",
-    "augment", "claims", "colab", "data", "exercises", "features", "forgetting", "freezing", "keys", "lora", "models", "plots",
+    "augment", "claims", "colab", "data", "distributed", "exercises", "features", "forgetting", "freezing", "keys", "lora", "models", "plots",
     "preprocess", "registry", "runtime", "schedules", "shifts", "sources", "train",
 ]
 __version__ = "0.1.0"

@@ -457,3 +457,17 @@ def _check_09_2(answer, *, rank_4: float, rank_64: float, se: float) -> tuple[bo
                   "higher" if rank_64 > rank_4 + 2 * se else "not higher", "not higher", ("higher", "not higher"),
                   f"two standard errors are {2 * se:.1%} here. A larger rank adds capacity that a small task does "
                   "not use; LoRA's authors found small ranks enough on many tasks.")
+
+
+# ---------------------------------------------------------------- appendix A
+@_exercise("A.1")
+def _check_a_1(answer) -> tuple[bool, str]:
+    processes, batch, accumulate = 4, 8, 2
+    return _check_number(
+        answer, processes * batch * accumulate, 0.5,
+        f"{processes} processes x {batch} examples x {accumulate} accumulated batches: one step averages the "
+        f"gradients of {processes * batch * accumulate} examples.",
+        [(processes * batch, "that is one forward pass on every process; the step waits for the accumulated batch too"),
+         (batch * accumulate, "that is one process's share; the other processes' shares are averaged in"),
+         (batch, "batch_size counts one process's forward pass, not the step")],
+        "multiply what one forward pass sees by the number of processes and by the batches accumulated.")

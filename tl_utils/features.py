@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import keys
+from . import distributed, keys
 from . import preprocess as _preprocess_module
 from .data import DataSplit
 from .freezing import head as _head
@@ -123,15 +123,16 @@ def extract(
         raise TypeError("extract() works on images; for texts use tl_utils.features.embed_texts")
     path = _cache_path(model, data, preprocess, None, cache)
     start = time.perf_counter()
-    if path.is_file():
-        return _load(path, data, start)
-    chunks = []
-    with on_device(model, device) as device, same_modes(model):
-        model.eval()
-        for i in progress(range(0, len(data), batch_size), desc=f"features of {data.name}/{data.split}"):
-            chunks.append(pooled(model, preprocess(data.x[i : i + batch_size].to(device))).float().cpu())
-    x = torch.cat(chunks)
-    _save(path, x)
+    with distributed.main_first():  # under torchrun, process 0 computes and caches, the others read
+        if path.is_file():
+            return _load(path, data, start)
+        chunks = []
+        with on_device(model, device) as device, same_modes(model):
+            model.eval()
+            for i in progress(range(0, len(data), batch_size), desc=f"features of {data.name}/{data.split}"):
+                chunks.append(pooled(model, preprocess(data.x[i : i + batch_size].to(device))).float().cpu())
+        x = torch.cat(chunks)
+        _save(path, x)
     return Features(x, data.y.clone(), list(data.classes), path, False, time.perf_counter() - start)
 
 
@@ -156,6 +157,14 @@ def extract_stages(
         raise ValueError(f"stages must be between 1 and {len(trunk)}, got {list(stages)}")
     start = time.perf_counter()
     paths = {k: _cache_path(model, data, preprocess, k, cache) for k in stages}
+    with distributed.main_first():  # under torchrun, process 0 computes and caches, the others read
+        return _stage_features(model, trunk, data, preprocess, paths, batch_size, device, start)
+
+
+def _stage_features(model, trunk, data: DataSplit, preprocess: Preprocess, paths: dict[int, Path], batch_size: int,
+                    device, start: float) -> dict[int, Features]:
+    """extract_stages' work: read what is cached, compute the rest in one pass and cache it."""
+    stages = list(paths)
     out = {k: _load(path, data, start) for k, path in paths.items() if path.is_file()}
     missing = sorted(set(stages) - set(out))
     if missing:
@@ -245,12 +254,13 @@ def embed_texts(
                       tokenizer.init_kwargs.get("do_lower_case"), list(texts), max_length,
                       keys.source_digest(_embed), torch.__version__, transformers.__version__)
     path = (Path(cache) if cache else cache_dir() / "features") / f"{type(encoder).__name__}-texts-{key[:16]}.safetensors"
-    if path.is_file():
-        return load_file(path)["x"]
-    with on_device(encoder, device) as device, same_modes(encoder):
-        encoder.eval()
-        x = _embed(tokenizer, encoder, texts, max_length, batch_size, device)
-    _save(path, x)
+    with distributed.main_first():  # under torchrun, process 0 computes and caches, the others read
+        if path.is_file():
+            return load_file(path)["x"]
+        with on_device(encoder, device) as device, same_modes(encoder):
+            encoder.eval()
+            x = _embed(tokenizer, encoder, texts, max_length, batch_size, device)
+        _save(path, x)
     return x
 
 

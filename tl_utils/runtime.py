@@ -46,7 +46,9 @@ def seed_everything(seed: int) -> None:
 def get_device(prefer: str | None = None) -> torch.device:
     """The device to compute on: CUDA, then Apple MPS, then CPU.
 
-    `prefer` (or the environment variable TL_DEVICE) forces one, e.g. "cpu".
+    `prefer` (or the environment variable TL_DEVICE) forces one, e.g. "cpu". Under torchrun
+    each process takes the GPU of its local rank, or the CPU when the machine has fewer GPUs
+    than processes (tl_utils.distributed).
     """
     choice = prefer or os.environ.get("TL_DEVICE")
     if choice:
@@ -57,6 +59,10 @@ def get_device(prefer: str | None = None) -> torch.device:
                 "Use 'cpu', or unset TL_DEVICE to choose automatically."
             )
         return device
+    if "LOCAL_RANK" in os.environ:  # under torchrun: each process its own GPU, else the CPU
+        from .distributed import has_own_gpu
+
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"])) if has_own_gpu() else torch.device("cpu")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -126,10 +132,12 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def progress(iterable=None, **kwargs):
-    """A tqdm progress bar (off when the environment variable TL_PROGRESS is 0, as in CI)."""
+    """A tqdm progress bar (off when the environment variable TL_PROGRESS is 0, as in CI, and in
+    every process but the first under torchrun)."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, disable=os.environ.get("TL_PROGRESS", "1") == "0", leave=False, **kwargs)
+    quiet = os.environ.get("TL_PROGRESS", "1") == "0" or os.environ.get("RANK", "0") != "0"  # torchrun: process 0 only
+    return tqdm(iterable, disable=quiet, leave=False, **kwargs)
 
 
 def describe_environment() -> dict[str, str]:

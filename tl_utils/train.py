@@ -8,6 +8,8 @@ batch order of each epoch is drawn from (seed, epoch) and the random-number stat
 a resumed run ends with exactly the weights and history of an uninterrupted one (on a CPU).
 With `patience`, training stops once the validation metric has not improved for that many
 epochs, and the model ends with the weights of its best epoch (early stopping, chapter 8).
+Launched with `torchrun --nproc_per_node=N`, the same call trains on N processes, each on its
+share of every batch (tl_utils.distributed, the appendix).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import keys
+from . import distributed, keys
 from .freezing import freeze_stages, same_modes, set_bn_mode
 from .runtime import autocast_dtype, fast_layout, module_device, on_device, progress, to_device
 
@@ -135,6 +137,7 @@ def fit(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     batch_size: int = 64,
+    accumulate: int = 1,
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -152,6 +155,9 @@ def fit(
     """Train `model` in place; return one dict per epoch (losses, accuracies, lr, seconds).
 
     train / val: (inputs, labels), a DataSplit of images, or Features.
+    batch_size: examples per forward pass; under torchrun, per process (N processes: N*batch_size per step).
+    accumulate: gradient accumulation: one optimizer step per `accumulate` forward passes, on their
+        gradients summed and weighted so that the step equals one with accumulate*batch_size examples.
     optimizer: default AdamW(lr, weight_decay) over the parameters that require grad.
     scheduler: stepped after every batch (so schedules are written in steps).
     transform: applied to every batch on the device (e.g. the backbone's preprocessing);
@@ -183,7 +189,15 @@ def fit(
         raise ValueError("every parameter of the model is frozen: there is nothing to train")
     if optimizer is None:
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = math.ceil(n / batch_size)
+    if not isinstance(accumulate, int) or accumulate < 1:
+        raise ValueError(f"accumulate must be a positive number of forward passes per step, got {accumulate!r}")
+    parallel = distributed.setup()  # True under torchrun with several processes
+    processes, me = distributed.world_size(), distributed.rank()
+    if n < processes:
+        raise ValueError(f"the training split has {n} examples for {processes} processes: each process needs at "
+                         f"least one. Launch fewer processes (torchrun --nproc_per_node={n}), or train in one.")
+    step_size = batch_size * accumulate * processes  # examples per optimizer step
+    steps_per_epoch = math.ceil(n / step_size)
     history: list[dict] = []
     start_epoch = 0
 
@@ -192,14 +206,15 @@ def fit(
         stopping = {} if patience is None else {"early_stopping": (patience, monitor)}  # keeps older keys valid
         settings = run_settings(model, train, val, optimizer, scheduler, transform=transform, augment=augment,
                                 loss_fn=loss_fn, penalty=penalty, epochs=epochs, batch_size=batch_size,
-                                seed=seed, bn_mode=bn_mode, frozen_stages=frozen_stages, **stopping)
+                                seed=seed, bn_mode=bn_mode, frozen_stages=frozen_stages, **stopping,
+                                **({"accumulate": accumulate} if accumulate > 1 else {}))
         ckpt = _checkpoint_file(Path(checkpoint_dir), settings)
 
     best: dict = {}  # early stopping: the best epoch's number, score and weights (on the CPU)
     with on_device(model, device) as device, _on_device(augment, device):
         autocast, scaler = _mixed_precision(device)
         if ckpt is not None and ckpt.is_file():
-            history, start_epoch, best = _resume(ckpt, model, optimizer, scheduler, scaler, device)
+            history, start_epoch, best = _resume(ckpt, model, optimizer, scheduler, scaler, device, processes)
         if history and history[-1].get("stopped_early"):
             start_epoch = epochs  # a run that stopped early is finished
         bar = progress(total=epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, desc="training")
@@ -209,39 +224,45 @@ def fit(
                 freeze_stages(model, frozen_stages[epoch])
             model.train()
             set_bn_mode(model, bn_mode)
+            net = distributed.wrap(model, device) if parallel else model  # after freezing: DDP syncs what trains
             order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 10_007 + epoch))
             total_loss, correct = 0.0, 0
             for step in range(steps_per_epoch):
-                index = order[step * batch_size : (step + 1) * batch_size]
-                x, y = to_device(take(inputs, index), device), labels[index].to(device)
-                if augment is not None:
-                    x = augment(x)
-                with autocast:
-                    logits = forward(model, transform(x) if transform else x)
-                    if epoch == start_epoch and step == 0:
-                        check_labels(labels, logits.shape[-1])
-                    loss = (loss_fn or nn.functional.cross_entropy)(logits.float(), y)
-                    if penalty is not None:
-                        loss = loss + penalty(model, x, logits)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
-                        f"(learning rate {optimizer.param_groups[0]['lr']:.3g}). The rate is probably "
-                        f"too high for this model: try a tenth of it. Also check the inputs for NaN/inf."
-                    )
                 optimizer.zero_grad(set_to_none=True)
+                mine, share = distributed.shard(order[step * step_size : (step + 1) * step_size], processes, me)
+                for part in range(accumulate):
+                    index, weight = distributed.shard(mine, accumulate, part)
+                    x, y = to_device(take(inputs, index), device), labels[index].to(device)
+                    if augment is not None:
+                        x = augment(x)
+                    with autocast:
+                        logits = forward(net, transform(x) if transform else x)
+                        if epoch == start_epoch and step == 0:
+                            check_labels(labels, logits.shape[-1])
+                        loss = (loss_fn or nn.functional.cross_entropy)(logits.float(), y)
+                        if penalty is not None:
+                            loss = loss + penalty(model, x, logits)
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(
+                            f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
+                            f"(learning rate {optimizer.param_groups[0]['lr']:.3g}). The rate is probably "
+                            f"too high for this model: try a tenth of it. Also check the inputs for NaN/inf."
+                        )
+                    # weighted so that the step's gradient is that of the mean loss over all its examples
+                    scaled = loss * (share * weight / accumulate)  # loss itself in one process without accumulation
+                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
+                    counted = len(index) if share * weight > 0 else 0  # a stand-in example has weight 0
+                    total_loss += loss.item() * counted
+                    correct += (logits.argmax(1) == y).sum().item() if counted else 0
                 if scaler is not None:
-                    scaler.scale(loss).backward()
                     scaler.step(optimizer)
                     scaler.update()
                 else:
-                    loss.backward()
                     optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
-                total_loss += loss.item() * len(index)
-                correct += (logits.argmax(1) == y).sum().item()
                 bar.update()
+            total_loss, correct = distributed.all_sum(total_loss, correct)
             row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n,
                    "lr": optimizer.param_groups[0]["lr"]}
             if val is not None:
@@ -258,8 +279,9 @@ def fit(
                 row.update(best_epoch=best_epoch, stopped_early=stop)
             history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("epoch", "train_loss", "val_acc")})
-            if ckpt is not None:
-                _save_checkpoint(ckpt, settings, model, optimizer, scheduler, scaler, epoch + 1, history, device, best)
+            if ckpt is not None and distributed.is_main():
+                _save_checkpoint(ckpt, settings, model, optimizer, scheduler, scaler, epoch + 1, history, device,
+                                 best, processes)
             if stop:
                 break
         bar.close()
@@ -303,14 +325,23 @@ def _checkpoint_file(folder: Path, settings: dict[str, str]) -> Path:
     if not path.is_file() and others:
         before = torch.load(others[-1], map_location="cpu", weights_only=True).get("settings", {})
         changed = [name for name, value in settings.items() if before.get(name) != value]
-        print(f"{folder}: the settings changed since the run saved there ({', '.join(changed)}); "
-              f"training afresh and keeping both. Delete the old run-*.pt files to free the space.")
+        if distributed.is_main():
+            print(f"{folder}: the settings changed since the run saved there ({', '.join(changed)}); "
+                  f"training afresh and keeping both. Delete the old run-*.pt files to free the space.")
     return path
 
 
-def _resume(path: Path, model, optimizer, scheduler, scaler, device) -> tuple[list[dict], int, dict]:
+def _resume(path: Path, model, optimizer, scheduler, scaler, device, processes: int) -> tuple[list[dict], int, dict]:
     """Load a checkpoint into the run's objects; return (history, epochs done, early-stopping best)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
+    saved_by = state.get("processes", 1)
+    if saved_by != processes:
+        raise ValueError(
+            f"{path} was written by a run on {saved_by} process(es), and this run has {processes}: each "
+            f"step would see {saved_by * 100 // processes}% of the batch it saw before, so resuming would not "
+            f"continue the same run. Launch it with torchrun --nproc_per_node={saved_by} (1: without torchrun), "
+            f"or give this run another checkpoint folder."
+        )
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:
@@ -323,7 +354,8 @@ def _resume(path: Path, model, optimizer, scheduler, scaler, device) -> tuple[li
     return state["history"], state["epoch"], state.get("best") or {}
 
 
-def _save_checkpoint(path: Path, settings, model, optimizer, scheduler, scaler, epoch, history, device, best):
+def _save_checkpoint(path: Path, settings, model, optimizer, scheduler, scaler, epoch, history, device, best,
+                     processes: int):
     """Everything needed to continue exactly where this epoch ended; written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -337,6 +369,7 @@ def _save_checkpoint(path: Path, settings, model, optimizer, scheduler, scaler, 
         "rng_cpu": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
         "best": best or None,
+        "processes": processes,
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
