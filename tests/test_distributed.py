@@ -12,7 +12,8 @@ import torch
 import tl_utils as tl
 from tl_utils import distributed, train
 
-# Float tolerance: the processes' gradients are summed in another order than one process's.
+# Float tolerance: the processes' gradients are summed in another order than one process's (SGD:
+# the rounding is not magnified, see distributed_worker.run).
 ATOL, RTOL = 1e-5, 1e-4
 
 
@@ -63,12 +64,12 @@ def test_every_process_reports_the_same_history_and_reads_the_features_process_0
     assert not ranks[0]["features_cached"] and ranks[1]["features_cached"]
     strip = [[{k: v for k, v in row.items() if k != "seconds"} for row in r["history"]] for r in ranks]
     assert strip[0] == strip[1]
-    assert len(list((two_processes / "checkpoints").glob("run-*.pt"))) == 1  # written by process 0 only
+    assert (two_processes / "writers.txt").read_text().split() == ["0"] * worker.EPOCHS  # process 0 only
 
 
 @pytest.mark.slow
 def test_a_checkpoint_from_two_processes_is_not_resumed_by_one(two_processes):
-    with pytest.raises(ValueError, match="2 process.*this run has 1.*nproc_per_node=2"):
+    with pytest.raises(ValueError, match="2 process.*this run has 1: each step would see 1/2 .*nproc_per_node=2"):
         worker.run(worker.small_model(), worker.BATCH, checkpoint_dir=two_processes / "checkpoints")
 
 

@@ -70,31 +70,36 @@ def setup() -> bool:
             f"script with torchrun (e.g. torchrun --nproc_per_node=2 train.py), which sets them all, or unset "
             f"WORLD_SIZE to train in one process."
         )
-    backend = "nccl" if has_own_gpu() else "gloo"
-    if backend == "nccl":
+    if has_own_gpu():  # NCCL for GPU tensors; gloo still serves CPU tensors (a model kept on the CPU, all_sum)
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend)
+        dist.init_process_group("cpu:gloo,cuda:nccl")
+    else:
+        dist.init_process_group("gloo")
     return True
 
 
 def has_own_gpu() -> bool:
     """Whether this process has a GPU to itself: CUDA, and at least as many GPUs on this machine as
     processes on it (LOCAL_WORLD_SIZE). Otherwise, e.g. two processes on Colab's one GPU, every
-    process trains on the CPU (runtime.get_device) and they talk through gloo."""
+    process trains on the CPU (runtime.get_device) and they talk through gloo. (A launcher that
+    shows each process only its own GPU, through CUDA_VISIBLE_DEVICES, is not handled: pass
+    device= to fit there.) Apple's MPS is not used under torchrun."""
     local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
     return torch.cuda.is_available() and torch.cuda.device_count() >= local
 
 
-def launch(script: str | os.PathLike, *args: str, processes: int = 2) -> subprocess.CompletedProcess:
+def launch(script: str | os.PathLike, *args: str, processes: int = 2,
+           timeout: float | None = 1800) -> subprocess.CompletedProcess:
     """Run `torchrun --standalone --nproc_per_node=processes script args...` and wait for it.
 
     What a terminal would run, from Python (a notebook, a test). Returns the finished process
-    (its output in .stdout); raises a RuntimeError with the end of its error output if it failed.
+    (its output in .stdout); raises a RuntimeError with the end of its error output if it failed,
+    and subprocess.TimeoutExpired after `timeout` seconds (a process waiting for another forever).
     """
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                str(script), *map(str, args)]
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"torchrun exited with status {done.returncode}; the end of its output:\n"
                            f"{(done.stdout + done.stderr)[-3000:]}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ def _load(path: Path, data: DataSplit, seconds_from: float) -> Features:
 
 def _save(path: Path, x: torch.Tensor) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one per process: several may write the same entry
     save_file({"x": x.contiguous()}, tmp)
     tmp.replace(path)  # atomic: an interrupted extraction never leaves a half-written cache file
 

@@ -111,7 +111,9 @@ def fast_layout(x):
     The values are the same; only the order they sit in memory changes. PyTorch's CPU
     convolutions are faster on it: on 2 CPU cores, a training step of EfficientNet-Lite0 at
     64 px took 1.45 times less time, of the course's small CNN 1.5 times less (measured
-    2026-11-29). Not applied on CUDA or MPS, where it was not measured.
+    2026-11-29). Not applied on CUDA or MPS, where it was not measured. Results change by
+    rounding only. A model that calls `x.view(len(x), -1)` on such an input fails on the CPU:
+    use `x.flatten(1)` or `reshape` there.
     """
     if isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point() and x.device.type == "cpu":
         return x.contiguous(memory_format=torch.channels_last)

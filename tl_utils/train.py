@@ -338,7 +338,7 @@ def _resume(path: Path, model, optimizer, scheduler, scaler, device, processes: 
     if saved_by != processes:
         raise ValueError(
             f"{path} was written by a run on {saved_by} process(es), and this run has {processes}: each "
-            f"step would see {saved_by * 100 // processes}% of the batch it saw before, so resuming would not "
+            f"step would see {processes}/{saved_by} of the examples it saw before, so resuming would not "
             f"continue the same run. Launch it with torchrun --nproc_per_node={saved_by} (1: without torchrun), "
             f"or give this run another checkpoint folder."
         )
