@@ -138,3 +138,14 @@ def test_the_step_size_check_names_the_usual_slips(monkeypatch, capsys):
     for slip, hint in [(32, "one forward pass on every process"), (16, "one process's share"), (8, "not the step")]:
         with pytest.raises(exercises.ExerciseError, match=hint):
             exercises.check("A.1", slip)
+
+
+def test_the_fewer_gpus_check_names_the_usual_slips(monkeypatch, capsys):
+    from tl_utils import exercises
+
+    monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
+    exercises.check("A.2", 16)
+    assert "Correct" in capsys.readouterr().out
+    for slip, hint in [(8, "half the examples"), (32, "whole step's batch")]:
+        with pytest.raises(exercises.ExerciseError, match=hint):
+            exercises.check("A.2", slip)

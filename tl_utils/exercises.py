@@ -471,3 +471,16 @@ def _check_a_1(answer) -> tuple[bool, str]:
          (batch * accumulate, "that is one process's share; the other processes' shares are averaged in"),
          (batch, "batch_size counts one process's forward pass, not the step")],
         "multiply what one forward pass sees by the number of processes and by the batches accumulated.")
+
+
+@_exercise("A.2")
+def _check_a_2(answer) -> tuple[bool, str]:
+    theirs, yours, batch = 4, 2, 8
+    return _check_number(
+        answer, theirs * batch // yours, 0.5,
+        f"{theirs} x {batch} = {theirs * batch} examples per step; on {yours} processes that is "
+        f"{theirs * batch // yours} each (or batch_size={batch} with accumulate={theirs // yours}).",
+        [(batch, f"with the same batch_size each step sees {yours} x {batch}, half the examples: the tuned rate "
+                 "no longer fits"),
+         (theirs * batch, "that is the whole step's batch; batch_size counts one process's share")],
+        "keep processes x batch_size (x accumulate) the same as theirs.")
