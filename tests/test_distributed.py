@@ -149,3 +149,13 @@ def test_the_fewer_gpus_check_names_the_usual_slips(monkeypatch, capsys):
     for slip, hint in [(8, "half the examples"), (32, "whole step's batch")]:
         with pytest.raises(exercises.ExerciseError, match=hint):
             exercises.check("A.2", slip)
+
+
+@pytest.mark.slow
+def test_a_finished_two_process_run_is_read_back_by_the_next_launch(tmp_path):
+    _launch(tmp_path)
+    first = torch.load(tmp_path / "weights.pt", weights_only=True)
+    _launch(tmp_path)  # the same script again, as after a disconnect: the checkpoint says it is done
+    again = torch.load(tmp_path / "weights.pt", weights_only=True)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert (tmp_path / "writers.txt").read_text().split() == ["0"] * worker.EPOCHS  # nothing trained again
