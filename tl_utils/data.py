@@ -34,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from . import imagefiles, keys
 from .registry import REGISTRY
 from .sources import IntegrityError, MissingSourceError
 
-__all__ = ["DataSplit", "Folder", "available", "load", "read_folder", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
+__all__ = ["DataSplit", "Folder", "available", "load", "read_folder", "write_folder", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
            "MissingSourceError", "IntegrityError", "REGISTRY"]
 
 SPLITS = ("train", "val", "test")
@@ -305,6 +306,26 @@ def _read_folder(root_path: Path, size: int) -> tuple[np.ndarray, np.ndarray, li
     folder = read_folder(root_path, size)
     _warn_skipped(str(root_path), folder.skipped)
     return folder.x, folder.y, folder.classes, folder.codes
+
+
+def write_folder(splits: Sequence[DataSplit], root: Path | str, by_split: bool = False) -> Path:
+    """Write image splits as PNG files, one subfolder per class: the layout `load(folder)` reads.
+
+    by_split: under train/ val/ test/ folders named after each split's `split`, so the splits
+    are kept; otherwise all in one set of class folders. Files are named NNNNN.png per class.
+    """
+    root = Path(root)
+    for split in splits:
+        if split.is_text:
+            raise TypeError("write_folder writes images; texts go in a CSV file")
+        top = root / split.split if by_split else root
+        for i, (image, label) in enumerate(zip(split.x, split.y.tolist())):
+            folder = top / split.classes[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            pixels = image.permute(1, 2, 0).numpy()
+            Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(
+                folder / f"{split.split}-{i:05d}.png")
+    return root
 
 
 def from_arrays(

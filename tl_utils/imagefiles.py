@@ -97,6 +97,10 @@ def open_rgb(path: Path, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
             return _to_rgb(ImageOps.exif_transpose(image))
     except ImageError:
         raise
+    except FileNotFoundError:
+        raise ImageError("no such file") from None
+    except IsADirectoryError:
+        raise ImageError("a folder, not an image file") from None
     except Image.DecompressionBombError as error:
         raise ImageError(f"{error}; shrink it first, for instance to 2000 pixels on its longest side") from None
     except (OSError, SyntaxError, ValueError) as error:

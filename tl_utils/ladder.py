@@ -1,0 +1,146 @@
+"""The course's ladder of methods on one image dataset, within a time budget (chapter 10).
+
+From cheapest to dearest: a k-nearest-neighbour vote on frozen features (chapter 2), a linear
+probe (chapter 2), fine-tuning the top stages on cached stage outputs (chapter 3), and a small
+CNN trained from scratch, the baseline a transfer must beat (chapter 6); plus the probe at
+fractions of the labels, a label-efficiency curve. Every choice (k, the method) is made on the
+validation split; `Rung.model` is what `deploy` saves.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import deploy, features, freezing, models
+from .data import DataSplit
+from .runtime import seed_everything
+from .train import evaluate, fit
+
+__all__ = ["Rung", "interval", "knn", "probe", "top_stages", "scratch", "label_curve", "choose", "TOP_K"]
+
+TOP_K = 7  # frozen stages of Lite0's 9 when fine-tuning the top (chapter 3's light fine-tuning)
+KNN_K = (1, 3, 5, 10)
+
+
+@dataclass
+class Rung:
+    """One method's result: validation accuracy, training seconds, and the whole model.
+
+    `model` maps normalised images at the input size to logits (or, for "knn", to
+    probabilities); `head` names which, for tl_utils.deploy.
+    """
+
+    kind: str  # "knn", "probe", "top" or "scratch"
+    name: str
+    val_acc: float
+    seconds: float
+    trainable: int
+    model: nn.Module
+    architecture: str
+    head: str  # "linear" or "knn"
+    note: str = ""
+
+
+def interval(acc: float, n: int) -> float:
+    """Half-width of a 95% interval for an accuracy measured on `n` examples (normal approximation)."""
+    return 1.96 * math.sqrt(max(acc * (1 - acc), 1e-12) / max(n, 1))
+
+
+def _accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((predictions == labels).float().mean())
+
+
+def knn(backbone: nn.Module, train: features.Features, val: features.Features) -> Rung:
+    """k-NN on frozen features, k chosen on validation; no training at all."""
+    start = time.perf_counter()
+    ks = [k for k in KNN_K if k <= len(train)]
+    scores = {k: features.knn_accuracy(train, val, k) for k in ks}
+    best = max(ks, key=lambda k: (scores[k], -k))
+    head = deploy.KNNHead(train.x, train.y, len(train.classes), best)
+    net = deploy.BackboneWithKNN(_stripped(backbone), head)
+    return Rung("knn", f"k-NN on frozen features (k={best})", scores[best], time.perf_counter() - start, 0, net,
+                "efficientnet-lite0", "knn", f"k chosen on validation among {ks}")
+
+
+def _stripped(backbone: nn.Module) -> nn.Module:
+    """A copy of the pretrained backbone without its head and without the input check."""
+    net = models.load_backbone(num_classes=0, check_inputs=False, pretrained=False)
+    net.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")})
+    return net.eval()
+
+
+def _with_head(backbone: nn.Module, head: nn.Linear) -> nn.Module:
+    net = models.load_backbone(num_classes=head.out_features, check_inputs=False, pretrained=False)
+    state = {k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")}
+    state |= {f"classifier.{k}": v for k, v in head.state_dict().items()}
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def probe(backbone: nn.Module, train: features.Features, val: features.Features, seed: int) -> Rung:
+    """A linear head on frozen features (features.train_head's defaults)."""
+    start = time.perf_counter()
+    head, _ = features.train_head(train, seed=seed)
+    acc = evaluate(head, (val.x, val.y))["acc"]
+    return Rung("probe", "linear probe on frozen features", acc, time.perf_counter() - start,
+                sum(p.numel() for p in head.parameters()), _with_head(backbone, head), "efficientnet-lite0", "linear")
+
+
+def top_stages(backbone: nn.Module, bottoms: dict[str, features.Features], n_classes: int, epochs: int,
+               seed: int) -> Rung:
+    """Fine-tune the stages above TOP_K (and a new head) on their cached inputs; keep the best epoch."""
+    start = time.perf_counter()
+    seed_everything(seed)
+    model = models.load_backbone(num_classes=n_classes, check_inputs=False, pretrained=False)
+    model.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")},
+                          strict=False)
+    freezing.freeze_stages(model, TOP_K)
+    top = freezing.split(model, TOP_K).top
+    history = fit(top, bottoms["train"], val=bottoms["val"], epochs=epochs, lr=5e-4, weight_decay=1e-4,
+                  batch_size=32, seed=seed, patience=max(2, epochs), monitor="val_acc")
+    best = max(history, key=lambda r: r["val_acc"])
+    return Rung("top", f"fine-tuned top {len(freezing.stages(model)) - TOP_K} stages", best["val_acc"],
+                time.perf_counter() - start, freezing.count_parameters(model, trainable_only=True),
+                model.eval(), "efficientnet-lite0", "linear", f"{len(history)} epochs, best epoch {best['epoch']}")
+
+
+def scratch(train: DataSplit, val: DataSplit, transform: Callable, epochs: int, seed: int) -> Rung:
+    """The small CNN of chapter 6, from random weights: what the data alone can teach."""
+    start = time.perf_counter()
+    seed_everything(seed)
+    model = models.small_cnn(len(train.classes), in_channels=3)
+    history = fit(model, train, val=val, epochs=epochs, lr=1e-3, weight_decay=1e-4, batch_size=32,
+                  transform=transform, seed=seed, patience=max(3, epochs), monitor="val_acc")
+    best = max(history, key=lambda r: r["val_acc"])
+    return Rung("scratch", "small CNN from scratch", best["val_acc"], time.perf_counter() - start,
+                freezing.count_parameters(model), model.eval(), "small-cnn", "linear",
+                f"{len(history)} epochs, best epoch {best['epoch']}")
+
+
+def label_curve(train: features.Features, val: features.Features, fractions: Sequence[float],
+                seed: int) -> list[dict]:
+    """The probe's validation accuracy on a fraction of each class's training images (at least one)."""
+    rng = np.random.default_rng(seed)
+    labels = train.y.numpy()
+    order = {c: rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)}  # nested subsets
+    rows = []
+    for fraction in fractions:
+        index = np.sort(np.concatenate([members[:max(1, round(fraction * len(members)))]
+                                        for members in order.values()]))
+        head, _ = features.train_head(train.subset(index), seed=seed)
+        rows.append({"fraction": fraction, "images": len(index),
+                     "val_acc": evaluate(head, (val.x, val.y))["acc"]})
+    return rows
+
+
+def choose(rungs: Sequence[Rung], tolerance: float = 0.01) -> Rung:
+    """The cheapest method within `tolerance` of the best validation accuracy."""
+    best = max(r.val_acc for r in rungs)
+    return min((r for r in rungs if r.val_acc >= best - tolerance), key=lambda r: r.seconds)

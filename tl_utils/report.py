@@ -1,0 +1,149 @@
+"""report.md and its figures for `tl-advise` (chapter 10).
+
+Figures are drawn with matplotlib's object API (no pyplot), so writing a report from a
+notebook leaves the notebook's own plotting untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from . import copies, ladder
+from .data import SPLITS, DataSplit, Folder
+
+if TYPE_CHECKING:
+    from .advise import Advice
+
+__all__ = ["write_report", "confusion", "confident_errors"]
+
+
+def confusion(labels: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> np.ndarray:
+    """Counts (true class, predicted class)."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (labels.numpy(), predicted.numpy()), 1)
+    return matrix
+
+
+def confident_errors(labels: torch.Tensor, probs: torch.Tensor, n: int = 8) -> list[int]:
+    """Indices of the wrong predictions made with the highest probability, most confident first."""
+    wrong = torch.nonzero(probs.argmax(1) != labels).flatten()
+    return wrong[probs[wrong].max(1).values.argsort(descending=True)][:n].tolist()
+
+
+def _save(fig: Figure, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return f"figures/{path.name}"
+
+
+def _curve_figure(advice: Advice, path: Path) -> str:
+    fig = Figure(figsize=(5, 3.2))
+    ax = fig.subplots()
+    x = [r["images"] for r in advice.curve]
+    y = np.array([r["val_acc"] for r in advice.curve])
+    err = [ladder.interval(a, advice.sizes["val"]) for a in y]
+    ax.errorbar(x, 100 * y, yerr=100 * np.array(err), marker="o", capsize=3)
+    ax.set_xscale("log")
+    ax.set_xticks(x, [str(v) for v in x])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled training images (log scale)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("Linear probe on a fraction of each class (bars: 95% interval)", fontsize=9)
+    return _save(fig, path)
+
+
+def _recall_figure(matrix: np.ndarray, classes: list[str], path: Path) -> str:
+    recall = matrix.diagonal() / np.maximum(matrix.sum(1), 1)
+    fig = Figure(figsize=(5, 0.3 * len(classes) + 1.2))
+    ax = fig.subplots()
+    ax.barh(range(len(classes)), 100 * recall)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("recall on test (%)")
+    return _save(fig, path)
+
+
+def _confusion_figure(matrix: np.ndarray, classes: list[str], path: Path) -> str:
+    side = 0.45 * len(classes) + 2
+    fig = Figure(figsize=(side, side))
+    ax = fig.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), value in np.ndenumerate(matrix):
+        if value:
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                    color="white" if value > matrix.max() / 2 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return _save(fig, path)
+
+
+def _errors_figure(test: DataSplit, probs: torch.Tensor, worst: list[int], path: Path) -> str:
+    fig = Figure(figsize=(1.6 * len(worst), 2.0))
+    axes = np.atleast_1d(fig.subplots(1, len(worst)))
+    for ax, i in zip(axes, worst):
+        ax.imshow(test.x[i].permute(1, 2, 0).numpy())
+        ax.set_title(f"{test.classes[test.y[i]]}\n→ {test.classes[probs[i].argmax()]} ({probs[i].max():.0%})",
+                     fontsize=7)
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def _table(frame: pd.DataFrame, **formats: str) -> str:
+    shown = frame.copy()
+    for column, spec in formats.items():
+        shown[column] = shown[column].map(lambda v, s=spec: format(v, s))
+    return shown.to_markdown()
+
+
+def write_report(advice: Advice, folder: Folder, splits: dict[str, DataSplit], probs: torch.Tensor) -> Path:
+    """Write report.md and figures/ into advice.out; returns the report's path."""
+    figures = advice.out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    f = advice.findings
+    parts = [f"# tl-advise report: {splits['train'].name}", "",
+             f"{len(folder.files)} images of {len(folder.classes)} classes, {advice.seconds:.0f} s in all.", "",
+             "## Recommendation", "", *[f"- {line}" for line in advice.reasons], "",
+             "## The data", "", *[f"- {line}" for line in f.lines()], "",
+             "Images per class and split (after leaks were left out of validation and test: "
+             + ", ".join(f"{s} {advice.sizes[s]}" for s in SPLITS) + "):", "", f.counts.to_markdown(), ""]
+    if f.skipped:
+        parts += ["Skipped files:", "", *[f"- `{s.path}`: {s.reason}" for s in f.skipped], ""]
+    if f.copies:
+        splits_of = [SPLITS[c] for c in folder.codes]
+        parts += ["Copies (across splits first):", "",
+                  *[f"- {line}" for line in copies.describe(f.copies, f.names, splits_of)], ""]
+    if f.small:
+        parts += [f"Images with a side under 32 pixels: {', '.join(f.names[i] for i in f.small[:20])}", ""]
+    table = advice.table()
+    parts += ["## The ladder (validation split)", "",
+              _table(table, **{"validation accuracy": ".1%", "± (95%)": ".1%", "seconds": ".1f",
+                               "trainable parameters": ","}), ""]
+    parts += ["", f"![label efficiency]({_curve_figure(advice, figures / 'label_efficiency.png')})", ""]
+    test = splits["test"]
+    if advice.test_acc is not None:
+        matrix = confusion(test.y, probs.argmax(1), len(folder.classes))
+        parts += ["## The chosen model on the test split (scored once)", "",
+                  f"{advice.chosen.name}: {advice.test_acc:.1%} on {len(test)} test images "
+                  f"(± {ladder.interval(advice.test_acc, len(test)):.1%}).", "",
+                  f"![recall per class]({_recall_figure(matrix, folder.classes, figures / 'recall.png')})", "",
+                  f"![confusion matrix]({_confusion_figure(matrix, folder.classes, figures / 'confusion.png')})", ""]
+        worst = confident_errors(test.y, probs)
+        if worst:
+            parts += ["The most confident mistakes (true → predicted):", "",
+                      f"![confident errors]({_errors_figure(test, probs, worst, figures / 'errors.png')})", ""]
+    parts += ["## The saved model", "",
+              f"`{advice.out / 'model'}`: model.safetensors and model.json (nothing pickled) and model.onnx. "
+              f"onnxruntime's probabilities differ from PyTorch's by at most {advice.onnx_difference:.1e}.", "",
+              "```", f"tl-predict {advice.out / 'model'} photo.jpg", "```", ""]
+    report = advice.out / "report.md"
+    report.write_text("\n".join(parts))
+    return report
