@@ -38,9 +38,13 @@ from . import checks, deploy, features, freezing, ladder, models
 from .data import SPLITS, DataSplit, _split_codes, read_folder
 from .runtime import seed_everything
 
-__all__ = ["Advice", "AdviseError", "advise", "recommend", "main", "predict_main", "MIN_PER_CLASS"]
+__all__ = ["Advice", "AdviseError", "advise", "recommend", "main", "predict_main", "MIN_PER_CLASS", "ADVISED_PER_CLASS",
+           "ADVISED_VAL", "ONNX_TOLERANCE", "CURVE_FRACTIONS"]
 
 MIN_PER_CLASS = 6  # images per class, without split folders: one each for validation and test at 80/10/10
+ADVISED_PER_CLASS = 20  # below this per class, or ADVISED_VAL validation images, the numbers are mostly noise
+ADVISED_VAL = 100
+ONNX_TOLERANCE = 1e-4  # the largest difference in probabilities accepted between ONNX Runtime and PyTorch
 CURVE_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 TOP_SHARE = 0.55  # of the time left after the features and the cheap methods
 SCRATCH_SHARE = 0.7  # of the time left after that (the rest: scoring, report, export)
@@ -83,7 +87,7 @@ def _splits(path: Path, size: int, log: Callable[[str], None]) -> tuple:
     if not folder.fixed_splits and counts.min() < MIN_PER_CLASS:
         few = {c: int(n) for c, n in zip(folder.classes, counts) if n < MIN_PER_CLASS}
         raise AdviseError(f"too few images in class(es) {few}: at least {MIN_PER_CLASS} per class are needed to "
-                          "train, validate and test (20 or more give numbers worth reading).")
+                          f"train, validate and test ({ADVISED_PER_CLASS} or more give numbers worth reading).")
     findings = checks.check_folder(folder)
     codes = checks.without_leaks(folder, findings)
     if folder.fixed_splits and not (codes == 1).any():  # train/ and test/ only: validation from train
@@ -95,7 +99,7 @@ def _splits(path: Path, size: int, log: Callable[[str], None]) -> tuple:
     if missing:
         raise AdviseError(f"class(es) {missing} have no training image: add some to train/.")
     if len(splits["val"]) == 0:
-        raise AdviseError("no image is left for validation: add images (20 or more per class).")
+        raise AdviseError(f"no image is left for validation: add images ({ADVISED_PER_CLASS} or more per class).")
     log(f"read {len(folder.files)} images of {len(folder.classes)} classes; "
         f"{len(folder.skipped)} files skipped; {len(findings.leaks)} copies across splits left out of evaluation")
     return folder, findings, splits
@@ -242,7 +246,7 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, n_val: int, curve: 
                      + (": more labels are likely to help." if gain >= 0.02 else
                         ": more labels of the same kind are unlikely to help much."))
     close = [r for r in rungs if r is not best and best.val_acc - r.val_acc < noise]
-    if close or n_val < 100:
+    if close or n_val < ADVISED_VAL:
         names = ", ".join(r.name for r in close) or "none"
         lines.append(f"Caution: the validation split has {n_val} images, so accuracies are known to ± {noise:.1%}; "
                      f"within that of the best: {names}. More validation images would tell them apart.")

@@ -484,3 +484,57 @@ def _check_a_2(answer) -> tuple[bool, str]:
                  "no longer fits"),
          (theirs * batch, "that is the whole step's batch; batch_size counts one process's share")],
         "keep processes x batch_size (x accumulate) the same as theirs.")
+
+
+# ---------------------------------------------------------------- chapter 10
+def _photo_variants() -> dict[str, torch.Tensor]:
+    """A real photo and four changed copies, as chapter 10's exercise 10.1 describes them."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from . import registry
+
+    names, photos, _ = registry.sample_photos()
+    original = Image.fromarray(photos[names.index("espresso")].permute(1, 2, 0).numpy())
+    w, h = original.size
+    buffer = io.BytesIO()
+    original.resize((w // 2, h // 2)).save(buffer, "JPEG", quality=60)
+    variants = {"original": original, "a": Image.open(io.BytesIO(buffer.getvalue())),
+                "b": original.crop((w // 10, h // 10, w - w // 10, h - h // 10)),
+                "c": Image.fromarray(np.ascontiguousarray(np.asarray(original)[..., ::-1])),  # red and blue swapped
+                "d": original.transpose(Image.Transpose.FLIP_LEFT_RIGHT)}
+    return {k: torch.from_numpy(np.asarray(v.convert("RGB").resize((64, 64))).copy()).permute(2, 0, 1)
+            for k, v in variants.items()}
+
+
+@_exercise("10.1")
+def _check_10_1(answer) -> tuple[bool, str]:
+    from . import copies
+
+    variants = _photo_variants()
+    found = copies.find_copies(torch.stack(list(variants.values())))
+    keys = list(variants)
+    expected = {keys[c.second] for c in found if c.first == 0}
+    given = _letters(answer)
+    if given is None or not given <= {"a", "b", "c", "d"}:
+        return False, "answer with a set of letters among 'a', 'b', 'c', 'd', e.g. {'a'}"
+    similarity = {keys[c.second]: c.similarity for c in found if c.first == 0}
+    if given == expected:
+        return True, (f"found: {sorted(expected)} (similarities {similarity}). The check compares grey thumbnails: "
+                      "it survives resizing and recompression, not a change of framing or a mirror image.")
+    return False, ("not quite: the check shrinks each image to 16x16 grey pixels and correlates them. Which "
+                   "changes keep every pixel where it was?")
+
+
+@_exercise("10.2")
+def _check_10_2(answer, *, curve: list[dict]) -> tuple[bool, str]:
+    half = min(curve[:-1], key=lambda r: abs(r["fraction"] - 0.5))
+    gain = 100 * (curve[-1]["val_acc"] - half["val_acc"])
+    return _check_number(
+        answer, gain, 0.05,
+        f"{gain:.1f} points from {half['images']} to {curve[-1]['images']} training images.",
+        [(gain / 100, "give the gain in points (percentage points), not as a fraction"),
+         (-gain, "the gain is the accuracy with all the labels minus that with half")],
+        "subtract the validation accuracy at 50% of the labels from that at 100%, in points.")
