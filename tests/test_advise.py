@@ -43,8 +43,11 @@ def test_the_checks_find_the_planted_troubles(advised, planted):
     assert frozenset({train_image, "resaved.jpg"}) in leaks
     skipped = {s.path.name: s.reason for s in result.findings.skipped}
     assert set(skipped) == {"broken.jpg", "notes.txt"}  # .DS_Store passed over silently
-    n_test = len(data.load("clipart", "test"))
-    assert result.sizes["test"] <= n_test  # the copied test image is out of the test split
+    folder = data.read_folder(planted, 64)
+    codes = checks.without_leaks(folder, result.findings)
+    where = {f.name: code for f, code in zip(folder.files, codes)}
+    assert where["copied.png"] == where["resaved.jpg"] == -1 and where[train_image] == 0  # training keeps its copy
+    assert result.sizes == {s: int((codes == i).sum()) for i, s in enumerate(data.SPLITS)}
 
 
 def test_the_report_says_what_was_found_and_chosen(advised):
@@ -84,9 +87,21 @@ def test_tl_predict_prints_labels_and_onnx_gives_the_same(advised, planted, caps
     rows = [line.split("\t") for line in torch_out.out.splitlines()]
     assert [r[0] for r in rows] == [str(f) for f in files[:3]]
     assert all(r[1] in data.load("clipart", "test").classes and 0 < float(r[2]) <= 1 for r in rows)
-    advise.predict_main([str(result.out / "model"), *map(str, files[:3]), "--onnx"])
+    assert advise.predict_main([str(result.out / "model"), *map(str, files[:3]), "--onnx"]) == 0
     onnx_rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert [r[1] for r in onnx_rows] == [r[1] for r in rows]
+
+
+def test_a_small_budget_skips_the_dear_methods_and_says_so(tmp_path):
+    two = [data.select_classes(data.load("clipart", s), [0, 1]) for s in data.SPLITS]
+    root = data.write_folder(two, tmp_path / "two", by_split=True)
+    result = advise.advise(root, tmp_path / "out", minutes=0.001, size=64, log=lambda line: None)
+    assert [r.kind for r in result.rungs] == ["knn", "probe"]
+    assert set(result.skipped_methods) == {"fine-tuned top stages", "small CNN from scratch"}
+    assert any(line.startswith("Not run: small CNN from scratch (one epoch takes about") for line in result.reasons)
+    roomy = advise._epochs_that_fit(models.small_cnn(2), (torch.zeros(4, 3, 64, 64), torch.tensor([0, 1, 0, 1])),
+                                    n_train=8, n_val=4, seconds=3600, cap=7)
+    assert roomy[0] == 7 and roomy[1] > 0  # the cap holds when everything fits
 
 
 def test_the_console_scripts_are_installed():
@@ -128,41 +143,123 @@ def test_tl_predict_refuses_a_folder_that_is_not_a_model(tmp_path, capsys):
     assert "not a complete saved model" in capsys.readouterr().err
 
 
-def _rung(kind, acc, seconds):
-    return ladder.Rung(kind, {"knn": "k-NN", "probe": "linear probe", "top": "fine-tuned top 2 stages",
-                              "scratch": "small CNN from scratch"}[kind], acc, seconds, 0, None, "", "linear")
+def _rung(kind, right):
+    """A rung whose validation predictions are right on the examples marked True."""
+    labels = torch.arange(len(right)) % 2
+    pred = torch.where(torch.tensor(right), labels, 1 - labels)
+    name = {"knn": "k-NN", "probe": "linear probe", "top": "fine-tuned top 2 stages", "scratch": "small CNN from scratch"}
+    return ladder.Rung(kind, name[kind], float(torch.tensor(right).float().mean()), 1.0, 0, None, "", "linear", pred)
 
 
 def test_recommend_gives_reasons_with_numbers():
-    curve = [{"fraction": 0.5, "images": 50, "val_acc": 0.70}, {"fraction": 1.0, "images": 100, "val_acc": 0.80}]
-    worth = [_rung("knn", 0.60, 0.1), _rung("probe", 0.70, 1.0), _rung("top", 0.85, 20.0), _rung("scratch", 0.50, 30)]
-    lines = advise.recommend(worth, ladder.choose(worth), 1000, curve)
-    assert lines[0].startswith("Use the fine-tuned top 2 stages: 85.0%")
+    n = 400
+    labels = torch.arange(n) % 2
+    probe = _rung("probe", [i < 280 for i in range(n)])  # 70%
+    top = _rung("top", [i < 340 for i in range(n)])  # 85%, right on everything the probe gets right
+    cnn = _rung("scratch", [i < 200 for i in range(n)])  # 50%
+    curve = [{"fraction": 0.5, "images": 50, "val_acc": 0.6, "val_pred": _rung("probe", [i < 240 for i in range(n)]).val_pred},
+             {"fraction": 1.0, "images": 100, "val_acc": 0.7, "val_pred": probe.val_pred}]
+    lines = advise.recommend([probe, top, cnn], ladder.choose([probe, top, cnn]), labels, curve)
+    assert lines[0].startswith("Use the fine-tuned top 2 stages: 85.0% on validation (±")
     assert any("gains 15.0 points over the linear probe, more than the noise" in line for line in lines)
-    assert any("Transfer beats the small CNN trained from scratch by 35.0 points" in line for line in lines)
+    assert any(line.startswith("Transfer beats the small CNN trained from scratch by 35.0 points") for line in lines)
     assert any("gained 10.0 points from 50% to all of the labels: more labels are likely to help" in line for line in lines)
     assert not any(line.startswith("Caution") for line in lines)
-    cheap = [_rung("probe", 0.80, 1.0), _rung("top", 0.805, 20.0), _rung("scratch", 0.81, 30)]
-    lines = advise.recommend(cheap, ladder.choose(cheap), 60, curve[:1] * 2)
-    assert lines[0].startswith("Use the linear probe: 80.0%") and "(small CNN from scratch, 81.0%) for 1/30 of its training time" in lines[0]
-    assert any("as good as transfer" in line and "chapter 6" in line for line in lines)
-    assert any(line.startswith("Caution: the validation split has 60 images") for line in lines)
+
+    small = torch.arange(40) % 2
+    probe = _rung("probe", [i < 32 for i in range(40)])  # 80%
+    top = _rung("top", [i < 32 or i == 39 for i in range(40)])  # 82.5%: one image more
+    cnn = _rung("scratch", [i < 31 or i in (38, 39) for i in range(40)])  # 82.5%
+    flat = [{"fraction": 0.5, "images": 5, "val_acc": 0.8, "val_pred": probe.val_pred},
+            {"fraction": 1.0, "images": 10, "val_acc": 0.8, "val_pred": probe.val_pred}]
+    lines = advise.recommend([probe, top, cnn], ladder.choose([probe, top, cnn]), small, flat)
+    assert lines[0].startswith("Use the fine-tuned top 2 stages")  # 2.5 points above the probe: beyond the tolerance
+    assert any("within the noise" in line and "cannot tell them apart" in line for line in lines)
+    assert any("within the noise of transfer" in line and "chapter 6" in line for line in lines)
+    assert any("cannot tell whether more labels would help" in line for line in lines)
+    assert any(line.startswith("Caution: the validation split has 40 images") for line in lines)
 
 
-def test_leaked_copies_leave_evaluation_and_training_keeps_its_copy(tmp_path):
-    root = _classes(tmp_path / "pets", {"cats": 10, "dogs": 10}, colour=lambda i, j: (20 * j, 200 * i, 30 * j))
-    folder = data.read_folder(root, size=32)
-    train = np.flatnonzero(folder.codes == 0)
-    test = np.flatnonzero(folder.codes == 2)
-    Image.open(folder.files[train[0]]).save(root / "cats" / "zz-copy.png")  # where the 80/10/10 split puts it varies
-    folder = data.read_folder(root, size=32)
+def test_ties_go_to_the_method_with_less_training_whatever_the_seconds():
+    right = [True, False] * 10
+    knn, top = _rung("knn", right), _rung("top", right)
+    knn.seconds, top.seconds = 5.0, 1.0
+    assert ladder.choose([top, knn]) is knn
+
+
+def test_intervals_are_never_zero_and_pairs_are_narrower():
+    assert 0.05 < ladder.interval(1.0, 58) < 0.07 and 0.05 < ladder.interval(0.0, 58) < 0.07
+    assert ladder.interval(0.5, 100) == pytest.approx(0.096, abs=0.002)
+    labels = torch.arange(100) % 2
+    a = _rung("probe", [i < 80 for i in range(100)]).val_pred
+    b = _rung("top", [i < 75 for i in range(100)]).val_pred  # right on a subset of a's
+    difference, half = ladder.paired_interval(a, b, labels)
+    assert difference == pytest.approx(0.05) and half < ladder.interval(0.8, 100) + ladder.interval(0.75, 100)
+
+
+def test_a_copy_across_splits_is_left_out_and_counted_once(tmp_path):
+    clipart = data.load("clipart", "train")
+    two = data.select_classes(clipart, [0, 1])
+    root = data.write_folder([two], tmp_path / "pets")  # no split folders: 80/10/10 by name
+    folder = data.read_folder(root, 64)
+    test_image = folder.files[int(np.flatnonzero(folder.codes == 2)[0])]
+    train_image = folder.files[int(np.flatnonzero(folder.codes == 0)[0])]
+    (train_image.parent / f"zz-{test_image.name}").write_bytes(test_image.read_bytes())  # the test image, twice
+    folder = data.read_folder(root, 64)
     findings = checks.check_folder(folder)
     codes = checks.without_leaks(folder, findings)
-    copy = [i for i, f in enumerate(folder.files) if f.name == "zz-copy.png"][0]
-    original = [i for i, f in enumerate(folder.files) if f == folder.files[train[0]]][0]
-    pairs = {(c.first, c.second) for c in findings.copies}
-    assert tuple(sorted((copy, original))) in pairs
+    index = {f.name: i for i, f in enumerate(folder.files)}
+    copy, original = index[f"zz-{test_image.name}"], index[test_image.name]
+    assert any({c.first, c.second} == {copy, original} and c.exact for c in findings.copies)
+    later = max((copy, original), key=lambda i: folder.codes[i])
     if folder.codes[copy] != folder.codes[original]:
-        later = max((copy, original), key=lambda i: folder.codes[i])
-        assert codes[later] == -1 and codes[min((copy, original), key=lambda i: folder.codes[i])] >= 0
-    assert len(test) >= 2 and findings.counts.to_numpy().sum() == len(folder.files)
+        assert later in findings.left_out and codes[later] == -1
+    assert len(findings.left_out) == len(set(findings.left_out)) <= len(findings.leaks)
+
+
+def test_split_folders_are_found_in_any_case_and_strays_are_listed(tmp_path):
+    clipart = [data.select_classes(data.load("clipart", s), [0, 1]) for s in data.SPLITS]
+    root = data.write_folder(clipart, tmp_path / "mine", by_split=True)
+    (root / "train").rename(root / "Train")
+    (root / "val").rename(root / "Validation")
+    (root / "extra" / "cats").mkdir(parents=True)
+    folder = data.read_folder(root, 64)
+    assert folder.classes == sorted(clipart[0].classes)
+    assert [int((folder.codes == i).sum()) for i in range(3)] == [len(s) for s in clipart]
+    assert [(s.path.name, s.reason.split(":")[0]) for s in folder.skipped] == [("extra", "a folder beside the split folders")]
+
+
+def test_splits_by_name_barely_move_when_a_file_is_added():
+    names = [f"img_{i:03d}.jpg" for i in range(200)]
+    y = np.zeros(200, dtype=np.int64)
+    before = data.split_by_name(y, names)
+    after = data.split_by_name(np.zeros(201, dtype=np.int64), [*names, "img_new.jpg"])
+    assert [int((before == c).sum()) for c in range(3)] == [160, 20, 20]
+    assert int((before != after[:200]).sum()) <= 2
+
+
+def test_a_bad_onnx_export_saves_nothing(planted, tmp_path, monkeypatch):
+    monkeypatch.setattr(deploy, "onnx_probabilities", lambda path, images: np.zeros((len(images), 12)))
+    out = tmp_path / "out"
+    with pytest.raises(advise.AdviseError, match="ONNX export disagrees"):
+        advise.advise(planted, out, size=64, top_epochs=0, scratch_epochs=0, log=lambda line: None)
+    assert list(tmp_path.iterdir()) == []  # no output folder, no temporary one
+
+
+def test_the_same_seed_gives_the_same_advice(planted, tmp_path):
+    runs = [advise.advise(planted, tmp_path / f"out{i}", size=64, top_epochs=1, scratch_epochs=1,
+                          log=lambda line: None) for i in range(2)]
+    assert [r.val_acc for r in runs[0].rungs] == [r.val_acc for r in runs[1].rungs]
+    assert runs[0].reasons == runs[1].reasons
+    a, b = (deploy.load(r.out / "model")[0].state_dict() for r in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_out_inside_the_folder_or_someone_elses_folder_is_refused(planted, tmp_path, capsys):
+    assert advise.main([str(planted), "--out", str(planted / "advice")]) == 2
+    assert "inside" in capsys.readouterr().err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("\\begin{document}")
+    assert advise.main([str(planted), "--out", str(tmp_path / "mine")]) == 2
+    assert "was not written by tl-advise" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "thesis.tex").is_file()

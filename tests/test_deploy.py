@@ -97,6 +97,10 @@ def test_what_is_not_a_saved_model_is_refused_with_a_reason(tmp_path):
     (folder / "model.json").write_text(json.dumps(config | {"format": "something/else"}))
     with pytest.raises(ValueError, match="format 'something/else'"):
         deploy.load(folder)
+    (folder / "model.json").write_text(json.dumps(config))
+    (folder / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")  # an empty file of tensors
+    with pytest.raises(ValueError, match="cannot be read as this model's weights"):
+        deploy.load(folder)
     with pytest.raises(ValueError, match="architecture must be one of"):
         deploy.deployable(model.net, architecture="resnet", head="linear", classes=["a"], size=SIZE,
                           mean=config["mean"], std=config["std"])

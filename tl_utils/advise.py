@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -35,15 +37,14 @@ import pandas as pd
 import torch
 
 from . import checks, deploy, features, freezing, ladder, models
-from .data import SPLITS, DataSplit, _split_codes, read_folder
+from .data import SPLITS, DataSplit, read_folder, split_by_name
 from .runtime import seed_everything
 
 __all__ = ["Advice", "AdviseError", "advise", "recommend", "main", "predict_main", "MIN_PER_CLASS", "ADVISED_PER_CLASS",
            "ADVISED_VAL", "ONNX_TOLERANCE", "CURVE_FRACTIONS"]
 
 MIN_PER_CLASS = 6  # images per class, without split folders: one each for validation and test at 80/10/10
-ADVISED_PER_CLASS = 20  # below this per class, or ADVISED_VAL validation images, the numbers are mostly noise
-ADVISED_VAL = 100
+ADVISED_PER_CLASS, ADVISED_VAL = checks.ADVISED_PER_CLASS, checks.ADVISED_VAL  # where the numbers get readable
 ONNX_TOLERANCE = 1e-4  # the largest difference in probabilities accepted between ONNX Runtime and PyTorch
 CURVE_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 TOP_SHARE = 0.55  # of the time left after the features and the cheap methods
@@ -65,6 +66,7 @@ class Advice:
     chosen: ladder.Rung
     reasons: list[str]
     curve: list[dict]
+    val_labels: torch.Tensor
     test_acc: float | None
     onnx_difference: float
     seconds: float
@@ -92,7 +94,8 @@ def _splits(path: Path, size: int, log: Callable[[str], None]) -> tuple:
     codes = checks.without_leaks(folder, findings)
     if folder.fixed_splits and not (codes == 1).any():  # train/ and test/ only: validation from train
         keep = codes >= 0
-        codes[keep] = _split_codes(folder.y[keep], (0.8, 0.2, 0.0), codes[keep] == 2)
+        names = [f.name for f, k in zip(folder.files, keep) if k]
+        codes[keep] = split_by_name(folder.y[keep], names, (0.8, 0.2, 0.0), codes[keep] == 2)
     x, y = torch.from_numpy(folder.x), torch.from_numpy(folder.y)
     splits = {s: DataSplit(x[codes == i], y[codes == i], folder.classes, path.name, s) for i, s in enumerate(SPLITS)}
     missing = [c for c in folder.classes if not (splits["train"].y == folder.classes.index(c)).any()]
@@ -100,14 +103,23 @@ def _splits(path: Path, size: int, log: Callable[[str], None]) -> tuple:
         raise AdviseError(f"class(es) {missing} have no training image: add some to train/.")
     if len(splits["val"]) == 0:
         raise AdviseError(f"no image is left for validation: add images ({ADVISED_PER_CLASS} or more per class).")
-    log(f"read {len(folder.files)} images of {len(folder.classes)} classes; "
-        f"{len(folder.skipped)} files skipped; {len(findings.leaks)} copies across splits left out of evaluation")
+    log(f"read {len(folder.files)} images of {len(folder.classes)} classes; {len(folder.skipped)} file(s) skipped; "
+        f"{len(findings.left_out)} image(s) copying another split's left out of evaluation")
+    for skipped in folder.skipped[:20]:
+        log(f"  skipped {skipped}")
+    if len(folder.skipped) > 20:
+        log(f"  ... and {len(folder.skipped) - 20} more (all in report.md)")
     return folder, findings, splits
+
+
+def _left(start: float, minutes: float) -> float:
+    return max(0.0, minutes * 60 - (time.perf_counter() - start))
 
 
 def _epochs_that_fit(model: torch.nn.Module, sample: tuple[torch.Tensor, torch.Tensor], n_train: int, n_val: int,
                      seconds: float, cap: int, transform=None) -> tuple[int, float]:
-    """(epochs, seconds per epoch): how many epochs of training `model` fit in `seconds`."""
+    """(epochs, seconds per epoch): how many epochs of training `model` fit in `seconds`, from the
+    time of one step on the CPU (on a GPU the estimate is pessimistic: more would fit)."""
     trial = copy.deepcopy(model).train()
     x, y = sample
     step = []
@@ -137,7 +149,12 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
                           "(texts in CSV or JSON lines are not supported yet).")
     if size < 32:
         raise AdviseError(f"--size {size} is too small: the backbone needs at least 32 pixels (64 or more).")
-    out = Path(out) if out is not None else Path.cwd() / f"{path.resolve().name}-advice"
+    out = (Path(out) if out is not None else Path.cwd() / f"{path.resolve().name}-advice").expanduser().resolve()
+    if out == path.resolve() or path.resolve() in out.parents:
+        raise AdviseError(f"--out {out} is inside {path}: the next run would read the report as a class; "
+                          "choose a folder outside it.")
+    if out.exists() and not _is_advice(out) and (not out.is_dir() or any(out.iterdir())):
+        raise AdviseError(f"{out} exists and was not written by tl-advise: choose another --out.")
     seed_everything(seed)
     log(f"[1/5] checking {path}")
     folder, findings, splits = _splits(path, size, log)
@@ -147,40 +164,40 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
     backbone = models.load_backbone()
     prep = models.preprocessing(size=size)
     pooled = {s: features.extract(backbone, d, prep) for s, d in splits.items() if len(d)}
-    bottoms = features.extract_stages(backbone, splits["train"], prep, [ladder.TOP_K])[ladder.TOP_K], \
-        features.extract_stages(backbone, splits["val"], prep, [ladder.TOP_K])[ladder.TOP_K]
-    bottoms = {"train": bottoms[0], "val": bottoms[1]}
+    bottoms = {s: features.extract_stages(backbone, splits[s], prep, [ladder.TOP_K])[ladder.TOP_K]
+               for s in ("train", "val")}  # the top stages' inputs, cached like the features
 
     log("[3/5] the ladder: k-NN, linear probe, fine-tuning the top stages, a small CNN from scratch")
     rungs = [ladder.knn(backbone, pooled["train"], pooled["val"]),
              ladder.probe(backbone, pooled["train"], pooled["val"], seed)]
     curve = ladder.label_curve(pooled["train"], pooled["val"], CURVE_FRACTIONS, seed)
-    left = max(0.0, minutes * 60 - (time.perf_counter() - start))
     skipped: dict[str, str] = {}
     sample = slice(0, min(32, len(splits["train"])))
-    top_model = freezing.split(models.load_backbone(num_classes=n_classes, check_inputs=False), ladder.TOP_K).top
-    epochs, per_epoch = _epochs_that_fit(top_model, (bottoms["train"].x[sample], bottoms["train"].y[sample]),
-                                         len(splits["train"]), n_val, TOP_SHARE * left, cap=10)
-    epochs = epochs if top_epochs is None else top_epochs
+    epochs, per_epoch = top_epochs, 0.0
+    if epochs is None:  # as many as fit in the budget's share
+        top = freezing.split(models.load_backbone(num_classes=n_classes, check_inputs=False), ladder.TOP_K).top
+        epochs, per_epoch = _epochs_that_fit(top, (bottoms["train"].x[sample], bottoms["train"].y[sample]),
+                                             len(splits["train"]), n_val, TOP_SHARE * _left(start, minutes), cap=10)
     if epochs > 0:
         rungs.append(ladder.top_stages(backbone, bottoms, n_classes, epochs, seed))
     else:
-        skipped["fine-tuned top stages"] = f"one epoch takes about {per_epoch:.0f} s, over the budget"
-    left = max(0.0, minutes * 60 - (time.perf_counter() - start))
-    transform = models.preprocessing(size=size)
-    epochs, per_epoch = _epochs_that_fit(models.small_cnn(n_classes), (transform(splits["train"].x[sample]),
-                                         splits["train"].y[sample]), len(splits["train"]), n_val,
-                                         SCRATCH_SHARE * left, cap=30)
-    epochs = epochs if scratch_epochs is None else scratch_epochs
+        skipped["fine-tuned top stages"] = (f"one epoch takes about {per_epoch:.0f} s, over the budget" if per_epoch
+                                            else "--top-epochs 0")
+    epochs, per_epoch = scratch_epochs, 0.0
+    if epochs is None:
+        epochs, per_epoch = _epochs_that_fit(models.small_cnn(n_classes), (prep(splits["train"].x[sample]),
+                                             splits["train"].y[sample]), len(splits["train"]), n_val,
+                                             SCRATCH_SHARE * _left(start, minutes), cap=30)
     if epochs > 0:
-        rungs.append(ladder.scratch(splits["train"], splits["val"], transform, epochs, seed))
+        rungs.append(ladder.scratch(splits["train"], splits["val"], prep, epochs, seed))
     else:
-        skipped["small CNN from scratch"] = f"one epoch takes about {per_epoch:.0f} s, over the budget"
+        skipped["small CNN from scratch"] = (f"one epoch takes about {per_epoch:.0f} s, over the budget" if per_epoch
+                                             else "--scratch-epochs 0")
     for name, why in skipped.items():
         log(f"  skipped {name}: {why}")
 
     chosen = ladder.choose(rungs)
-    reasons = recommend(rungs, chosen, n_val, curve, skipped)
+    reasons = recommend(rungs, chosen, splits["val"].y, curve, skipped)
     log("[4/5] " + reasons[0])
 
     log("[5/5] scoring on test once, writing the report, saving and exporting the model")
@@ -189,67 +206,90 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
     test = splits["test"]
     probs = deploy.probabilities(deployed, test.x) if len(test) else torch.zeros(0, n_classes)
     test_acc = float((probs.argmax(1) == test.y).float().mean()) if len(test) else None
-    out.mkdir(parents=True, exist_ok=True)
-    model_dir = deploy.save(deployed, config, out / "model")
-    check = test.x[:64] if len(test) else splits["val"].x[:64]
-    onnx_difference = float(np.abs(deploy.onnx_probabilities(model_dir / "model.onnx", check)
-                                   - deploy.probabilities(deployed, check).numpy()).max())
-    advice = Advice(out, findings, {s: len(d) for s, d in splits.items()}, rungs, chosen, reasons, curve, test_acc,
-                    onnx_difference, time.perf_counter() - start, skipped)
-    from .report import write_report  # matplotlib only when a report is written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))  # renamed to `out` when complete
+    try:
+        deploy.save(deployed, config, work / "model")
+        check = test.x[:64] if len(test) else splits["val"].x[:64]
+        onnx_difference = float(np.abs(deploy.onnx_probabilities(work / "model" / "model.onnx", check)
+                                       - deploy.probabilities(deployed, check).numpy()).max())
+        if not onnx_difference <= ONNX_TOLERANCE:
+            raise AdviseError(f"the ONNX export disagrees with PyTorch by {onnx_difference:.1e} (more than "
+                              f"{ONNX_TOLERANCE:.0e}): nothing was saved. Please report this with your torch and "
+                              "onnxruntime versions.")
+        advice = Advice(work, findings, {s: len(d) for s, d in splits.items()}, rungs, chosen, reasons, curve,
+                        splits["val"].y, test_acc, onnx_difference, time.perf_counter() - start, skipped)
+        from .report import write_report  # matplotlib only when a report is written
 
-    write_report(advice, folder, splits, probs)
-    log(f"report: {out / 'report.md'}; model: {model_dir} (tl-predict {model_dir} IMAGE...)")
+        write_report(advice, folder, splits, probs)
+        deploy.replace_folder(work, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    advice.out = out
+    log(f"report: {out / 'report.md'}; model: {out / 'model'} (tl-predict {out / 'model'} IMAGE...)")
     return advice
+
+
+def _is_advice(folder: Path) -> bool:
+    """True for a folder a previous tl-advise wrote (it may be replaced)."""
+    return (folder / "report.md").is_file() and (folder / "model" / "model.json").is_file()
 
 
 def _points(x: float) -> str:
     return f"{100 * x:.1f} points"
 
 
-def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, n_val: int, curve: list[dict],
+def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.Tensor, curve: list[dict],
               skipped: dict[str, str] | None = None) -> list[str]:
-    """The recommendation, then its reasons, each a sentence with the numbers behind it."""
+    """The recommendation, then its reasons, each a sentence with the numbers behind it.
+
+    Two methods are compared on the same validation images (ladder.paired_interval): a gain is
+    called real only when it is larger than its 95% interval.
+    """
     kinds = {r.kind: r for r in rungs}
     probe, top, cnn = kinds.get("probe"), kinds.get("top"), kinds.get("scratch")
     best = max(rungs, key=lambda r: r.val_acc)
-    noise = ladder.interval(best.val_acc, n_val)
-    lines = [f"Use the {chosen.name}: {chosen.val_acc:.1%} on validation (± {noise:.1%}), trained in "
-             f"{chosen.seconds:.1f} s" + ("." if chosen is best else
-                                         f", within one point of the best ({best.name}, {best.val_acc:.1%}) "
-                                         f"for 1/{best.seconds / max(chosen.seconds, 1e-3):.0f} of its training time.")]
+    n_val = len(val_labels)
+
+    def compare(a: ladder.Rung, b: ladder.Rung) -> tuple[float, float]:
+        return ladder.paired_interval(a.val_pred, b.val_pred, val_labels)
+
+    lines = [f"Use the {chosen.name}: {chosen.val_acc:.1%} on validation (± {ladder.interval(chosen.val_acc, n_val):.1%}"
+             f"), trained in {chosen.seconds:.1f} s" + ("." if chosen is best else
+             f", within {_points(ladder.TOLERANCE)} of the best ({best.name}, {best.val_acc:.1%}), which trains more.")]
     if top is not None and probe is not None:
-        gain = top.val_acc - probe.val_acc
+        gain, noise = compare(top, probe)
         if gain > noise:
             lines.append(f"Fine-tuning the top stages gains {_points(gain)} over the linear probe, more than the "
-                         f"noise (± {noise:.1%}): worth its {top.seconds:.0f} s.")
+                         f"noise (± {_points(noise)}): worth its {top.seconds:.0f} s.")
         elif gain > 0:
             lines.append(f"Fine-tuning the top stages scored {_points(gain)} above the linear probe, within the noise "
-                         f"(± {noise:.1%}) and at {top.seconds / max(probe.seconds, 1e-3):.0f} times the training "
-                         "time: the probe may be as good.")
+                         f"(± {_points(noise)}): this validation split cannot tell them apart.")
         else:
             lines.append(f"Fine-tuning the top stages did not beat the linear probe ({top.val_acc:.1%} vs "
-                         f"{probe.val_acc:.1%}): the pretrained features already fit this task.")
+                         f"{probe.val_acc:.1%}): the pretrained features already fit this task as well as it can tell.")
     if cnn is not None:
         transfer = max((r for r in rungs if r.kind != "scratch"), key=lambda r: r.val_acc)
-        if cnn.val_acc >= transfer.val_acc - 0.01:
-            lines.append(f"The small CNN trained from scratch is as good as transfer ({cnn.val_acc:.1%} vs "
-                         f"{transfer.val_acc:.1%}): your images may be far from the photos the backbone learnt "
-                         "from (chapter 6); compare on more data before trusting transfer here.")
+        margin, noise = compare(transfer, cnn)
+        if margin > noise:
+            lines.append(f"Transfer beats the small CNN trained from scratch by {_points(margin)}, more than the "
+                         f"noise (± {_points(noise)}): {transfer.val_acc:.1%} vs {cnn.val_acc:.1%}.")
         else:
-            lines.append(f"Transfer beats the small CNN trained from scratch by {_points(transfer.val_acc - cnn.val_acc)} "
-                         f"({transfer.val_acc:.1%} vs {cnn.val_acc:.1%}).")
+            lines.append(f"The small CNN trained from scratch is within the noise of transfer ({cnn.val_acc:.1%} vs "
+                         f"{transfer.val_acc:.1%}, ± {_points(noise)}): your images may be far from the photos the "
+                         "backbone learnt from (chapter 6); compare on more data before trusting transfer here.")
     if len(curve) >= 2:
         half = min(curve[:-1], key=lambda r: abs(r["fraction"] - 0.5))
-        gain = curve[-1]["val_acc"] - half["val_acc"]
-        lines.append(f"The probe gained {_points(gain)} from {half['fraction']:.0%} to all of the labels"
-                     + (": more labels are likely to help." if gain >= 0.02 else
-                        ": more labels of the same kind are unlikely to help much."))
-    close = [r for r in rungs if r is not best and best.val_acc - r.val_acc < noise]
+        gain, noise = ladder.paired_interval(curve[-1]["val_pred"], half["val_pred"], val_labels)
+        verdict = (": more labels are likely to help." if gain > noise else
+                   f", within the noise (± {_points(noise)}): this validation split cannot tell whether more labels "
+                   "would help.")
+        lines.append(f"The probe gained {_points(gain)} from {half['fraction']:.0%} to all of the labels" + verdict)
+    close = [r for r in rungs if r is not best and compare(best, r)[0] <= compare(best, r)[1]]
     if close or n_val < ADVISED_VAL:
         names = ", ".join(r.name for r in close) or "none"
-        lines.append(f"Caution: the validation split has {n_val} images, so accuracies are known to ± {noise:.1%}; "
-                     f"within that of the best: {names}. More validation images would tell them apart.")
+        lines.append(f"Caution: the validation split has {n_val} images (at least {ADVISED_VAL} are advised); within "
+                     f"the noise of the best: {names}. More validation images would tell them apart.")
     for name, why in (skipped or {}).items():
         lines.append(f"Not run: {name} ({why}); give more --minutes to include it.")
     return lines
@@ -270,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         advice = advise(args.path, args.out, minutes=args.minutes, size=args.size, seed=args.seed,
                         top_epochs=args.top_epochs, scratch_epochs=args.scratch_epochs,
                         log=lambda line: print(line, file=sys.stderr))
-    except (AdviseError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (AdviseError, OSError, ValueError) as error:  # FileNotFoundError and FileExistsError are OSErrors
         print(f"tl-advise: {error}", file=sys.stderr)
         return 2
     print("\n".join(advice.reasons))
@@ -287,13 +327,15 @@ def predict_main(argv: list[str] | None = None) -> int:
     try:
         if args.onnx:
             _, config = deploy.load(args.model)
+            if not (Path(args.model) / "model.onnx").is_file():
+                raise FileNotFoundError(f"{args.model} has no model.onnx: run tl-predict without --onnx")
             images, used, skipped = deploy.read_images(args.files, config["size"])
             probs = deploy.onnx_probabilities(Path(args.model) / "model.onnx", images) if len(used) else []
             rows = [{"file": str(f), "label": config["classes"][int(np.argmax(p))], "probability": float(np.max(p))}
                     for f, p in zip(used, probs)]
         else:
             rows, skipped = deploy.predict_files(args.model, args.files)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         print(f"tl-predict: {error}", file=sys.stderr)
         return 2
     for row in rows:

@@ -19,10 +19,13 @@ import torch
 from . import copies
 from .data import SPLITS, Folder
 
-__all__ = ["Findings", "check_folder", "without_leaks", "MIN_SIDE", "MIN_PER_SPLIT"]
+__all__ = ["Findings", "check_folder", "without_leaks", "counts", "MIN_SIDE", "MIN_PER_SPLIT", "ADVISED_PER_CLASS",
+           "ADVISED_VAL"]
 
 MIN_SIDE = 32  # pixels: smaller images are upscaled to the input size and mostly blur
 MIN_PER_SPLIT = 1  # every class needs at least this many images in train, val and test
+ADVISED_PER_CLASS = 20  # training images per class below which the findings warn
+ADVISED_VAL = 100  # validation images below which accuracies are too noisy to rank most methods
 
 
 @dataclass
@@ -35,18 +38,24 @@ class Findings:
     small: list[int]  # examples whose shorter side is under MIN_SIDE
     copies: list[copies.Copy]
     leaks: list[copies.Copy]  # the copies across splits
+    left_out: list[int]  # the examples taken out of validation and test because they copy another split's
     thin_classes: list[str]  # classes with fewer than MIN_PER_SPLIT images in some split
+    few_classes: list[str]  # classes with fewer than ADVISED_PER_CLASS training images
     names: list[str] = field(repr=False, default_factory=list)  # each example's path, for messages
 
     def lines(self) -> list[str]:
         """The findings as sentences, the most serious first."""
         out = []
         if self.leaks:
-            out.append(f"{len(self.leaks)} image(s) in validation or test copy another split's image: "
-                       "every score on them would be a lie; they are left out of validation and test.")
+            out.append(f"{len(self.left_out)} image(s) in validation or test copy an image of an earlier split "
+                       f"({len(self.leaks)} pairs): every score on them would be a lie; they are left out of "
+                       "validation and test.")
         if self.thin_classes:
             out.append(f"class(es) {self.thin_classes} have no image in some split: add images (at least "
-                       "10 per class), or give train/ val/ test/ folders.")
+                       f"{ADVISED_PER_CLASS} per class), or give train/ val/ test/ folders.")
+        if self.few_classes:
+            out.append(f"class(es) {self.few_classes} have fewer than {ADVISED_PER_CLASS} training images: "
+                       "expect their recall to be poor, and add images if you can.")
         if self.skipped:
             out.append(f"{len(self.skipped)} file(s) skipped (not images, or unreadable): see the list below.")
         if self.imbalance >= 3:
@@ -60,20 +69,28 @@ class Findings:
         return out or ["no problems found."]
 
 
+def counts(labels: np.ndarray, codes: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """Images per class (rows) and split (columns); codes of -1 (left out) are not counted."""
+    table = pd.DataFrame(0, index=pd.Index(classes, name="class"), columns=pd.Index(list(SPLITS), name="split"))
+    for label, code in zip(labels.tolist(), codes.tolist()):
+        if code >= 0:
+            table.iloc[label, code] += 1
+    return table
+
+
 def check_folder(folder: Folder) -> Findings:
     """Run every check on a folder read by `data.read_folder`."""
-    split_names = [SPLITS[c] for c in folder.codes]
-    counts = pd.crosstab(pd.Categorical([folder.classes[y] for y in folder.y], folder.classes),
-                         pd.Categorical(split_names, SPLITS), dropna=False)
-    counts.index.name, counts.columns.name = "class", "split"
-    train_counts = counts["train"].to_numpy()
+    table = counts(folder.y, folder.codes, folder.classes)
+    train_counts = table["train"].to_numpy()
     imbalance = float(train_counts.max() / max(train_counts.min(), 1))
     found = copies.find_copies(torch.from_numpy(folder.x), folder.files)
     leaks = [c for c in found if folder.codes[c.first] != folder.codes[c.second]]
-    needed = ["train", "val", "test"] if (counts["val"] > 0).any() or not folder.fixed_splits else ["train", "test"]
-    thin = [cls for cls in folder.classes if (counts.loc[cls, needed] < MIN_PER_SPLIT).any()]
+    left_out = sorted({max((c.first, c.second), key=lambda i: folder.codes[i]) for c in leaks})
+    needed = ["train", "val", "test"] if (table["val"] > 0).any() or not folder.fixed_splits else ["train", "test"]
+    thin = [cls for cls in folder.classes if (table.loc[cls, needed] < MIN_PER_SPLIT).any()]
+    few = [cls for cls in folder.classes if table.loc[cls, "train"] < ADVISED_PER_CLASS]
     small = [int(i) for i in np.flatnonzero(folder.sizes.min(axis=1) < MIN_SIDE)]
-    return Findings(counts, imbalance, list(folder.skipped), small, found, leaks, thin,
+    return Findings(table, imbalance, list(folder.skipped), small, found, leaks, left_out, thin, few,
                     [str(f) for f in folder.files])
 
 
@@ -84,7 +101,5 @@ def without_leaks(folder: Folder, findings: Findings) -> np.ndarray:
     is left out; training keeps its copy.
     """
     codes = folder.codes.astype(np.int64).copy()
-    for c in findings.leaks:
-        later = c.first if folder.codes[c.first] > folder.codes[c.second] else c.second
-        codes[later] = -1
+    codes[findings.left_out] = -1
     return codes

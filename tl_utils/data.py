@@ -27,6 +27,7 @@ images, `from_arrays(x, y, classes)` for arrays.
 from __future__ import annotations
 
 import functools
+import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,11 +41,13 @@ from . import imagefiles, keys
 from .registry import REGISTRY
 from .sources import IntegrityError, MissingSourceError
 
-__all__ = ["DataSplit", "Folder", "available", "load", "read_folder", "write_folder", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
+__all__ = ["DataSplit", "Folder", "available", "load", "read_folder", "write_folder", "split_by_name", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
            "MissingSourceError", "IntegrityError", "REGISTRY"]
 
 SPLITS = ("train", "val", "test")
 FOLDER_FRACTIONS = (0.8, 0.1, 0.1)  # how a folder without train/ val/ test/ subfolders is split, per class
+_SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                "test": "test", "testing": "test"}  # split folders' names, in any case
 _SPLIT_SEED = 20240  # fixed: the splits never depend on the user's seed
 
 
@@ -110,6 +113,31 @@ def _split_codes(y: np.ndarray, fractions: Sequence[float], is_test: np.ndarray 
         codes[members[n_test + n_val :]] = 0
         codes[members[n_test : n_test + n_val]] = 1
         codes[members[:n_test]] = 2
+    return codes
+
+
+def split_by_name(y: np.ndarray, names: Sequence[str], fractions: Sequence[float] = FOLDER_FRACTIONS,
+                  is_test: np.ndarray | None = None) -> np.ndarray:
+    """Split codes (0 train, 1 val, 2 test) for files, per class, decided by their names.
+
+    In each class the files are ordered by a hash of their name; the first fraction goes to
+    test and the next to validation. Unlike a random permutation, adding or removing a file
+    moves at most a couple of others between splits, so two runs on a growing folder score on
+    nearly the same test images. `is_test`: files already in a test folder (val is then drawn
+    from the rest, and no more test).
+    """
+    codes = np.zeros(len(y), dtype=np.int8)
+    if is_test is not None:
+        codes[is_test] = 2
+    pool = np.flatnonzero(codes == 0)
+    _, val_f, test_f = fractions
+    for label in np.unique(y[pool]):
+        members = pool[y[pool] == label]
+        members = members[np.argsort([hashlib.sha256(str(names[i]).encode()).hexdigest() for i in members])]
+        n_test = round(len(members) * test_f) if is_test is None else 0
+        n_val = round(len(members) * val_f)
+        codes[members[:n_test]] = 2
+        codes[members[n_test:n_test + n_val]] = 1
     return codes
 
 
@@ -247,9 +275,10 @@ _FOLDERS: dict[str, Folder] = {}  # decoded folders of this process, keyed on th
 def read_folder(root_path: Path | str, size: int = 128) -> Folder:
     """A folder of class subfolders, or train/val/test folders of class subfolders.
 
-    Files that are not images or cannot be decoded are skipped and listed in `skipped` (hidden
-    files are passed over silently; see tl_utils.imagefiles). Without split folders, each
-    class is split 80/10/10 with a fixed seed. Decoded once per process; the key is every
+    Split folders may be named train/ (training/), val/ (valid/, validation/) and test/
+    (testing/), in any case. Files that are not images or cannot be decoded are skipped and
+    listed in `skipped` (hidden files are passed over silently; see tl_utils.imagefiles).
+    Without split folders, each class is split 80/10/10 by its files' names (`split_by_name`). Decoded once per process; the key is every
     file's path, size and modification time, so a file added, removed or edited in the same
     session is seen at the next read.
     """
@@ -257,14 +286,27 @@ def read_folder(root_path: Path | str, size: int = 128) -> Folder:
     root = str(root_path)
     if not root_path.is_dir():
         raise FileNotFoundError(f"{root} is not a folder: give the folder that holds one subfolder of images per class.")
-    split_dirs = {s: root_path / s for s in SPLITS if (root_path / s).is_dir()}
+    split_dirs = {}
+    for d in sorted(root_path.iterdir()):
+        split = _SPLIT_NAMES.get(d.name.lower())
+        if split is not None and d.is_dir():
+            if split in split_dirs:
+                raise ValueError(f"{root} has two folders for the {split} split: {split_dirs[split].name}/ and {d.name}/")
+            split_dirs[split] = d
     if split_dirs and not {"train", "test"} <= set(split_dirs):
-        raise ValueError(f"{root} has {sorted(split_dirs)} folders; split folders need at least train/ and test/.")
+        raise ValueError(f"{root} has {sorted(d.name for d in split_dirs.values())} folders; split folders need at "
+                         "least train/ and test/ (val/ is optional).")
+    split_dirs = {s: split_dirs[s] for s in SPLITS if s in split_dirs}  # in split order
     tops = list(split_dirs.values()) or [root_path]
     classes = sorted({name for top in tops for name in _class_names(top)})
     if len(classes) < 2:
         raise ValueError(f"{root} needs one subfolder of images per class (at least 2), found {classes}.")
     files, labels, split_of, skipped = [], [], [], []
+    if split_dirs:  # anything else beside the split folders is not read: say so
+        skipped += [imagefiles.Skipped(d, f"a {'folder' if d.is_dir() else 'file'} beside the split folders: not "
+                                          "read (move what it holds into train/, val/ or test/)")
+                    for d in sorted(root_path.iterdir())
+                    if d not in split_dirs.values() and not imagefiles.is_hidden(d, root_path)]
     for code, top in enumerate(tops):
         skipped += [imagefiles.Skipped(f, "not inside a class folder: move it into the folder of its class")
                     for f in sorted(top.iterdir()) if f.is_file() and not imagefiles.is_hidden(f, top)]
@@ -273,7 +315,7 @@ def read_folder(root_path: Path | str, size: int = 128) -> Folder:
             files += found
             skipped += passed
             labels += [label] * len(found)
-            split_of += [SPLITS.index(top.name) if split_dirs else code] * len(found)
+            split_of += [SPLITS.index(_SPLIT_NAMES[top.name.lower()]) if split_dirs else code] * len(found)
     listing = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     key = keys.digest(root, size, listing, labels, split_of, [str(s) for s in skipped])
     if key not in _FOLDERS:
@@ -293,7 +335,8 @@ def read_folder(root_path: Path | str, size: int = 128) -> Folder:
         if empty:
             _warn_skipped(root, skipped)
             raise ValueError(f"{root}: no readable images in the class folder(s) {empty}; add images or remove the folder.")
-        codes = np.array(split_of, dtype=np.int8)[keep] if split_dirs else _split_codes(y, FOLDER_FRACTIONS, None)
+        names = [files[i].name for i in keep]
+        codes = np.array(split_of, dtype=np.int8)[keep] if split_dirs else split_by_name(y, names)
         _FOLDERS.clear()  # keep one folder in memory at a time
         _FOLDERS[key] = Folder(np.stack([image for _, image, _ in decoded]), y, classes, codes,
                                [files[i] for i in keep], np.array([s for _, _, s in decoded]), skipped,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -25,12 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import imagefiles, models
 
-__all__ = ["KNNHead", "BackboneWithKNN", "Deployed", "deployable", "save", "load", "predict_files", "export_onnx", "onnx_probabilities", "FORMAT"]
+__all__ = ["KNNHead", "BackboneWithKNN", "Deployed", "deployable", "save", "load", "replace_folder", "predict_files", "export_onnx", "onnx_probabilities", "FORMAT"]
 
 FORMAT = "tl-hands-on/classifier/1"
 ARCHITECTURES = ("efficientnet-lite0", "small-cnn")
@@ -135,12 +137,23 @@ def save(model: Deployed, config: dict, folder: Path | str, *, onnx: bool = True
         for name, text in (extra or {}).items():
             (tmp / name).write_text(text)
         (tmp / "model.json").write_text(json.dumps(config, indent=2))  # last: its presence means complete
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+        replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Rename `new` to `target`, replacing a folder there: the old one is renamed aside first and
+    deleted last, so `target` is at every moment either the old folder or the new one, complete."""
+    if target.exists():
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        new.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(target)
 
 
 def load(folder: Path | str) -> tuple[Deployed, dict]:
@@ -152,11 +165,14 @@ def load(folder: Path | str) -> tuple[Deployed, dict]:
     if not config_file.is_file() or not weights.is_file():
         raise ValueError(f"{folder} is not a complete saved model (model.json and model.safetensors are needed); "
                          "an interrupted tl-advise leaves none: run it again")
-    config = json.loads(config_file.read_text())
+    config = json.loads(config_file.read_text())  # a damaged file raises a ValueError (JSONDecodeError)
     if config.get("format") != FORMAT:
         raise ValueError(f"{config_file} has format {config.get('format')!r}; this version of tl_utils reads {FORMAT!r}")
     model = _build(config)
-    model.load_state_dict(load_file(weights))
+    try:
+        model.load_state_dict(load_file(weights))
+    except (SafetensorError, RuntimeError) as error:
+        raise ValueError(f"{weights} cannot be read as this model's weights ({error}): run tl-advise again") from None
     return model, config
 
 

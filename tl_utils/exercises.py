@@ -530,11 +530,15 @@ def _check_10_1(answer) -> tuple[bool, str]:
 
 @_exercise("10.2")
 def _check_10_2(answer, *, curve: list[dict]) -> tuple[bool, str]:
-    half = min(curve[:-1], key=lambda r: abs(r["fraction"] - 0.5))
+    half = next(row for row in curve if row["fraction"] == 0.5)
     gain = 100 * (curve[-1]["val_acc"] - half["val_acc"])
-    return _check_number(
-        answer, gain, 0.05,
-        f"{gain:.1f} points from {half['images']} to {curve[-1]['images']} training images.",
-        [(gain / 100, "give the gain in points (percentage points), not as a fraction"),
-         (-gain, "the gain is the accuracy with all the labels minus that with half")],
-        "subtract the validation accuracy at 50% of the labels from that at 100%, in points.")
+    value = _as_number(answer)
+    if value is None:
+        return False, f"expected a number of points, got {answer!r}"
+    if abs(value - gain) <= 0.05:
+        return True, f"{gain:.1f} points from {half['images']} to {curve[-1]['images']} training images."
+    if abs(value - gain / 100) <= 0.0005 and abs(gain) > 0.05:
+        return False, "give the gain in points (percentage points), not as a fraction"
+    if abs(value + gain) <= 0.05:
+        return False, "the gain is the accuracy with all the labels minus that with half"
+    return False, "subtract the validation accuracy at 50% of the labels from that at 100%, in points."

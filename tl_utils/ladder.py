@@ -21,12 +21,17 @@ from torch import nn
 from . import deploy, features, freezing, models
 from .data import DataSplit
 from .runtime import seed_everything
-from .train import evaluate, fit
+from .train import fit, predict
 
-__all__ = ["Rung", "interval", "knn", "probe", "top_stages", "scratch", "label_curve", "choose", "TOP_K"]
+__all__ = ["Rung", "interval", "paired_interval", "knn", "probe", "top_stages", "scratch", "label_curve", "choose",
+           "TOP_K", "TOP_STAGES", "KINDS", "TOLERANCE"]
 
 TOP_K = 7  # frozen stages of Lite0's 9 when fine-tuning the top (chapter 3's light fine-tuning)
+TOP_STAGES = 2  # = 9 - TOP_K, the stages that train
 KNN_K = (1, 3, 5, 10)
+KINDS = ("knn", "probe", "top", "scratch")  # the ladder, from the least training to the most
+TOLERANCE = 0.01  # `choose` takes the first method on the ladder within this of the best
+Z = 1.96  # 95% intervals
 
 
 @dataclass
@@ -37,7 +42,7 @@ class Rung:
     probabilities); `head` names which, for tl_utils.deploy.
     """
 
-    kind: str  # "knn", "probe", "top" or "scratch"
+    kind: str  # one of KINDS
     name: str
     val_acc: float
     seconds: float
@@ -45,12 +50,31 @@ class Rung:
     model: nn.Module
     architecture: str
     head: str  # "linear" or "knn"
+    val_pred: torch.Tensor  # the predicted class of every validation example, for paired comparisons
     note: str = ""
 
 
 def interval(acc: float, n: int) -> float:
-    """Half-width of a 95% interval for an accuracy measured on `n` examples (normal approximation)."""
-    return 1.96 * math.sqrt(max(acc * (1 - acc), 1e-12) / max(n, 1))
+    """Half-width of a 95% Wilson interval for an accuracy measured on `n` examples (never 0, even
+    at 0% or 100%, unlike the normal approximation)."""
+    n = max(n, 1)
+    centre = (acc + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    half = Z * math.sqrt(acc * (1 - acc) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
+    return max(centre + half - acc, acc - (centre - half))
+
+
+def paired_interval(pred_a: torch.Tensor, pred_b: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(acc_a - acc_b, half-width of its 95% interval), both scored on the same examples.
+
+    Paired: only the examples on which the two disagree about being right count, which makes
+    the interval narrower than comparing two separate accuracies.
+    """
+    right_a, right_b = pred_a == labels, pred_b == labels
+    n = len(labels)
+    only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
+    difference = (only_a - only_b) / n
+    spread = math.sqrt(max(only_a + only_b - (only_a - only_b) ** 2 / n, 1.0)) / n  # at least one disagreement
+    return difference, Z * spread
 
 
 def _accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
@@ -64,9 +88,11 @@ def knn(backbone: nn.Module, train: features.Features, val: features.Features) -
     scores = {k: features.knn_accuracy(train, val, k) for k in ks}
     best = max(ks, key=lambda k: (scores[k], -k))
     head = deploy.KNNHead(train.x, train.y, len(train.classes), best)
+    with torch.no_grad():
+        val_pred = head(val.x).argmax(1)
     net = deploy.BackboneWithKNN(_stripped(backbone), head)
     return Rung("knn", f"k-NN on frozen features (k={best})", scores[best], time.perf_counter() - start, 0, net,
-                "efficientnet-lite0", "knn", f"k chosen on validation among {ks}")
+                "efficientnet-lite0", "knn", val_pred, f"k chosen on validation among {ks}")
 
 
 def _stripped(backbone: nn.Module) -> nn.Module:
@@ -88,9 +114,10 @@ def probe(backbone: nn.Module, train: features.Features, val: features.Features,
     """A linear head on frozen features (features.train_head's defaults)."""
     start = time.perf_counter()
     head, _ = features.train_head(train, seed=seed)
-    acc = evaluate(head, (val.x, val.y))["acc"]
-    return Rung("probe", "linear probe on frozen features", acc, time.perf_counter() - start,
-                sum(p.numel() for p in head.parameters()), _with_head(backbone, head), "efficientnet-lite0", "linear")
+    val_pred = predict(head, val.x).argmax(1)
+    return Rung("probe", "linear probe on frozen features", _accuracy(val_pred, val.y), time.perf_counter() - start,
+                sum(p.numel() for p in head.parameters()), _with_head(backbone, head), "efficientnet-lite0", "linear",
+                val_pred)
 
 
 def top_stages(backbone: nn.Module, bottoms: dict[str, features.Features], n_classes: int, epochs: int,
@@ -99,16 +126,18 @@ def top_stages(backbone: nn.Module, bottoms: dict[str, features.Features], n_cla
     start = time.perf_counter()
     seed_everything(seed)
     model = models.load_backbone(num_classes=n_classes, check_inputs=False, pretrained=False)
-    model.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")},
-                          strict=False)
+    head_state = {k: v for k, v in model.state_dict().items() if k.startswith("classifier")}  # the new head
+    model.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")}
+                          | head_state)
     freezing.freeze_stages(model, TOP_K)
     top = freezing.split(model, TOP_K).top
     history = fit(top, bottoms["train"], val=bottoms["val"], epochs=epochs, lr=5e-4, weight_decay=1e-4,
                   batch_size=32, seed=seed, patience=max(2, epochs), monitor="val_acc")
     best = max(history, key=lambda r: r["val_acc"])
-    return Rung("top", f"fine-tuned top {len(freezing.stages(model)) - TOP_K} stages", best["val_acc"],
+    val_pred = predict(top, bottoms["val"].x).argmax(1)  # the best epoch's weights, restored by fit
+    return Rung("top", f"fine-tuned top {TOP_STAGES} stages", _accuracy(val_pred, bottoms["val"].y),
                 time.perf_counter() - start, freezing.count_parameters(model, trainable_only=True),
-                model.eval(), "efficientnet-lite0", "linear", f"{len(history)} epochs, best epoch {best['epoch']}")
+                model.eval(), "efficientnet-lite0", "linear", val_pred, f"{len(history)} epochs, best epoch {best['epoch']}")
 
 
 def scratch(train: DataSplit, val: DataSplit, transform: Callable, epochs: int, seed: int) -> Rung:
@@ -119,8 +148,9 @@ def scratch(train: DataSplit, val: DataSplit, transform: Callable, epochs: int, 
     history = fit(model, train, val=val, epochs=epochs, lr=1e-3, weight_decay=1e-4, batch_size=32,
                   transform=transform, seed=seed, patience=max(3, epochs), monitor="val_acc")
     best = max(history, key=lambda r: r["val_acc"])
-    return Rung("scratch", "small CNN from scratch", best["val_acc"], time.perf_counter() - start,
-                freezing.count_parameters(model), model.eval(), "small-cnn", "linear",
+    val_pred = predict(model, val.x, transform=transform).argmax(1)
+    return Rung("scratch", "small CNN from scratch", _accuracy(val_pred, val.y), time.perf_counter() - start,
+                freezing.count_parameters(model), model.eval(), "small-cnn", "linear", val_pred,
                 f"{len(history)} epochs, best epoch {best['epoch']}")
 
 
@@ -135,12 +165,15 @@ def label_curve(train: features.Features, val: features.Features, fractions: Seq
         index = np.sort(np.concatenate([members[:max(1, round(fraction * len(members)))]
                                         for members in order.values()]))
         head, _ = features.train_head(train.subset(index), seed=seed)
-        rows.append({"fraction": fraction, "images": len(index),
-                     "val_acc": evaluate(head, (val.x, val.y))["acc"]})
+        val_pred = predict(head, val.x).argmax(1)
+        rows.append({"fraction": fraction, "images": len(index), "val_acc": _accuracy(val_pred, val.y),
+                     "val_pred": val_pred})
     return rows
 
 
-def choose(rungs: Sequence[Rung], tolerance: float = 0.01) -> Rung:
-    """The cheapest method within `tolerance` of the best validation accuracy."""
+def choose(rungs: Sequence[Rung], tolerance: float = TOLERANCE) -> Rung:
+    """The first method on the ladder (KINDS: the least training first) within `tolerance` of
+    the best validation accuracy. A fixed order, not measured seconds, so a tie always goes the
+    same way."""
     best = max(r.val_acc for r in rungs)
-    return min((r for r in rungs if r.val_acc >= best - tolerance), key=lambda r: r.seconds)
+    return min((r for r in rungs if r.val_acc >= best - tolerance), key=lambda r: KINDS.index(r.kind))

@@ -97,6 +97,13 @@ def _errors_figure(test: DataSplit, probs: torch.Tensor, worst: list[int], path:
     return _save(fig, path)
 
 
+def _used(splits: dict[str, DataSplit], classes: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame({s: np.bincount(d.y.numpy(), minlength=len(classes)) for s, d in splits.items()},
+                         index=pd.Index(classes, name="class"))
+    table.loc["all"] = table.sum()
+    return table
+
+
 def _table(frame: pd.DataFrame, **formats: str) -> str:
     shown = frame.copy()
     for column, spec in formats.items():
@@ -113,8 +120,8 @@ def write_report(advice: Advice, folder: Folder, splits: dict[str, DataSplit], p
              f"{len(folder.files)} images of {len(folder.classes)} classes, {advice.seconds:.0f} s in all.", "",
              "## Recommendation", "", *[f"- {line}" for line in advice.reasons], "",
              "## The data", "", *[f"- {line}" for line in f.lines()], "",
-             "Images per class and split (after leaks were left out of validation and test: "
-             + ", ".join(f"{s} {advice.sizes[s]}" for s in SPLITS) + "):", "", f.counts.to_markdown(), ""]
+             "Images per class and split, as used (copies of another split's images left out of validation and "
+             "test):", "", _used(splits, folder.classes).to_markdown(), ""]
     if f.skipped:
         parts += ["Skipped files:", "", *[f"- `{s.path}`: {s.reason}" for s in f.skipped], ""]
     if f.copies:
