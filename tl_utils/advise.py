@@ -288,8 +288,9 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
     close = [r for r in rungs if r is not best and compare(best, r)[0] <= compare(best, r)[1]]
     if close or n_val < ADVISED_VAL:
         names = ", ".join(r.name for r in close) or "none"
-        lines.append(f"Caution: the validation split has {n_val} images (at least {ADVISED_VAL} are advised); within "
-                     f"the noise of the best: {names}. More validation images would tell them apart.")
+        advised = f" (at least {ADVISED_VAL} are advised)" if n_val < ADVISED_VAL else ""
+        lines.append(f"Caution: the validation split has {n_val} images{advised}; within the noise of the best: "
+                     f"{names}. More validation images would tell them apart.")
     for name, why in (skipped or {}).items():
         lines.append(f"Not run: {name} ({why}); give more --minutes to include it.")
     return lines
