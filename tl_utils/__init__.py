@@ -22,6 +22,16 @@ One module per idea, each short enough to read beside the chapter that teaches i
 - `plots`: small figure helpers that return figures
 - `distributed`: the same training on several processes under torchrun (appendix A)
 - `runtime`: the device rule, `seed_everything`, `get_device`, progress bars, `checkpoint_path`
+
+Chapter 10's tool, `tl-advise` (imported on use, not here):
+
+- `imagefiles`: a learner's own image files: which to read, how to decode them, what was wrong
+- `copies`: exact and near copies among images
+- `checks`: the data checks on a folder, and leaving leaked copies out of evaluation
+- `ladder`: k-NN, linear probe, top stages, a CNN from scratch, the label curve; the choice
+- `deploy`: a model with its preprocessing saved, loaded, run on files, exported to ONNX
+- `report`: report.md and its figures
+- `advise`: the `tl-advise` and `tl-predict` commands
 """
 
 from . import (
