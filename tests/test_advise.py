@@ -120,7 +120,7 @@ def _classes(root, counts, colour=lambda i, j: (40 * i, 5 * j, 90)):
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: p / "missing", "does not exist"),
-    (lambda p: (p / "texts.csv").write_text("text,label\nhi,a\n") and p / "texts.csv", "is a file"),
+    (lambda p: (p / "photo.jpg").write_bytes(b"\xff\xd8") and p / "photo.jpg", "neither CSV nor JSON lines"),
     (lambda p: (p / "empty").mkdir() or p / "empty", "at least 2"),
     (lambda p: _classes(p / "one", {"cats": 20}), "at least 2"),
     (lambda p: _classes(p / "tiny", {"cats": 20, "dogs": 1}), "too few images in class(es) {'dogs': 1}"),

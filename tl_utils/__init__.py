@@ -26,10 +26,12 @@ One module per idea, each short enough to read beside the chapter that teaches i
 Chapter 10's tool, `tl-advise` (imported on use, not here):
 
 - `imagefiles`: a learner's own image files: which to read, how to decode them, what was wrong
+- `textfiles`: a learner's texts and labels from a CSV or JSON-lines file, columns guessed
 - `copies`: exact and near copies among images
-- `checks`: the data checks on a folder, and leaving leaked copies out of evaluation
-- `ladder`: k-NN, linear probe, top stages, a CNN from scratch, the label curve; the choice
-- `deploy`: a model with its preprocessing saved, loaded, run on files, exported to ONNX
+- `checks`: the data checks on a folder or a text file, and leaving leaked copies out of evaluation
+- `textmodels`: the text classifiers it trains (encoder + head, TF-IDF + linear) and tokenising
+- `ladder`: k-NN, linear probe, top stages or layers, a baseline from scratch, the label curve; the choice
+- `deploy`: a model with its preprocessing (or tokenizer) saved, loaded, run on files, exported to ONNX
 - `report`: report.md and its figures
 - `advise`: the `tl-advise` and `tl-predict` commands
 """

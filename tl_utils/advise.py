@@ -1,12 +1,16 @@
-"""`tl-advise PATH`: the course applied to your own images, offline (chapter 10).
+"""`tl-advise PATH`: the course applied to your own images or texts, offline (chapter 10).
 
     tl-advise path/to/folder [--out FOLDER] [--minutes 5] [--size 64] [--seed 0]
+    tl-advise reviews.csv [--text-column text] [--label-column label] [--out FOLDER] ...
     tl-predict FOLDER/model photo.jpg more/*.png [--onnx]
+    tl-predict FOLDER/model new_texts.txt [--onnx]
 
-PATH holds one subfolder of images per class (or train/ val/ test/ folders of them). The tool
+PATH is a folder with one subfolder of images per class (or train/ val/ test/ folders of them),
+or a CSV / JSON-lines file with a column of texts and one of labels (and, optionally, a `split`
+column of train/val/test; tl_utils.textfiles). The tool
 
 1. checks the data (tl_utils.checks) and says what it found, leaving out of validation and test
-   every image that copies another split's;
+   every example that copies another split's;
 2. runs the course's ladder (tl_utils.ladder) within the time budget, every choice on the
    validation split;
 3. recommends a method, with its reasons in numbers;
@@ -27,7 +31,6 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +39,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import checks, deploy, features, freezing, ladder, models
-from .data import SPLITS, DataSplit, read_folder, split_by_name
+from . import checks, deploy, features, freezing, ladder, models, textfiles, textmodels
+from .data import SPLITS, DataSplit, Folder, read_folder, split_by_name
 from .runtime import seed_everything
+from .train import forward
+from .train import take as train_take
 
 __all__ = ["Advice", "AdviseError", "advise", "recommend", "main", "predict_main", "MIN_PER_CLASS", "ADVISED_PER_CLASS",
            "ADVISED_VAL", "ONNX_TOLERANCE", "CURVE_FRACTIONS"]
@@ -81,42 +86,62 @@ class Advice:
                              for r in self.rungs]).set_index("method")
 
 
-def _splits(path: Path, size: int, log: Callable[[str], None]) -> tuple:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the skipped files go into the report instead
-        folder = read_folder(path, size)
-    counts = np.bincount(folder.y, minlength=len(folder.classes))
-    if not folder.fixed_splits and counts.min() < MIN_PER_CLASS:
-        few = {c: int(n) for c, n in zip(folder.classes, counts) if n < MIN_PER_CLASS}
-        raise AdviseError(f"too few images in class(es) {few}: at least {MIN_PER_CLASS} per class are needed to "
-                          f"train, validate and test ({ADVISED_PER_CLASS} or more give numbers worth reading).")
-    findings = checks.check_folder(folder)
-    codes = checks.without_leaks(folder, findings)
-    if folder.fixed_splits and not (codes == 1).any():  # train/ and test/ only: validation from train
+@dataclass
+class _Prepared:
+    """What the modality-specific half of `advise` hands to the common half."""
+
+    source: Folder | textfiles.TextTable
+    findings: checks.Findings
+    splits: dict[str, DataSplit]
+    rungs: list[ladder.Rung]
+    curve: list[dict]
+    skipped: dict[str, str]
+    inputs: Callable[[str], torch.Tensor | dict]  # split name -> what the deployed model takes
+    deployable: Callable[[ladder.Rung], tuple[torch.nn.Module, dict]]
+    tokenizer: object = None
+
+
+def _split(source: Folder | textfiles.TextTable, findings: checks.Findings, x, names: list[str],
+           name: str, noun: str) -> dict[str, DataSplit]:
+    """The train/val/test DataSplits of a folder or a text file, leaked copies left out."""
+    codes = checks.without_leaks(source, findings)
+    if source.fixed_splits and not (codes == 1).any():  # train and test only: validation from train
         keep = codes >= 0
-        names = [f.name for f, k in zip(folder.files, keep) if k]
-        codes[keep] = split_by_name(folder.y[keep], names, (0.8, 0.2, 0.0), codes[keep] == 2)
-    x, y = torch.from_numpy(folder.x), torch.from_numpy(folder.y)
-    splits = {s: DataSplit(x[codes == i], y[codes == i], folder.classes, path.name, s) for i, s in enumerate(SPLITS)}
-    missing = [c for c in folder.classes if not (splits["train"].y == folder.classes.index(c)).any()]
+        codes[keep] = split_by_name(source.y[keep], [n for n, k in zip(names, keep) if k], (0.8, 0.2, 0.0),
+                                    codes[keep] == 2)
+    y = torch.from_numpy(source.y)
+    splits = {s: DataSplit([x[i] for i in np.flatnonzero(codes == c)] if isinstance(x, list) else x[codes == c],
+                           y[codes == c], source.classes, name, s) for c, s in enumerate(SPLITS)}
+    missing = [c for c in source.classes if not (splits["train"].y == source.classes.index(c)).any()]
     if missing:
-        raise AdviseError(f"class(es) {missing} have no training image: add some to train/.")
+        raise AdviseError(f"class(es) {missing} have no training {noun}: add some to the training split.")
     if len(splits["val"]) == 0:
-        raise AdviseError(f"no image is left for validation: add images ({ADVISED_PER_CLASS} or more per class).")
-    log(f"read {len(folder.files)} images of {len(folder.classes)} classes; {len(folder.skipped)} file(s) skipped; "
-        f"{len(findings.left_out)} image(s) copying another split's left out of evaluation")
-    for skipped in folder.skipped[:20]:
-        log(f"  skipped {skipped}")
-    if len(folder.skipped) > 20:
-        log(f"  ... and {len(folder.skipped) - 20} more (all in report.md)")
-    return folder, findings, splits
+        raise AdviseError(f"no {noun} is left for validation: add {noun}s ({ADVISED_PER_CLASS} or more per class).")
+    return splits
+
+
+def _enough(y: np.ndarray, classes: list[str], fixed_splits: bool, noun: str) -> None:
+    if len(classes) < 2:
+        raise AdviseError(f"only one class ({classes[0]!r}): a classifier needs at least two.")
+    counts = np.bincount(y, minlength=len(classes))
+    if not fixed_splits and counts.min() < MIN_PER_CLASS:
+        few = {c: int(n) for c, n in zip(classes, counts) if n < MIN_PER_CLASS}
+        raise AdviseError(f"too few {noun}s in class(es) {few}: at least {MIN_PER_CLASS} per class are needed to "
+                          f"train, validate and test ({ADVISED_PER_CLASS} or more give numbers worth reading).")
+
+
+def _log_skipped(skipped: list, log: Callable[[str], None]) -> None:
+    for s in skipped[:20]:
+        log(f"  skipped {s}")
+    if len(skipped) > 20:
+        log(f"  ... and {len(skipped) - 20} more (all in report.md)")
 
 
 def _left(start: float, minutes: float) -> float:
     return max(0.0, minutes * 60 - (time.perf_counter() - start))
 
 
-def _epochs_that_fit(model: torch.nn.Module, sample: tuple[torch.Tensor, torch.Tensor], n_train: int, n_val: int,
+def _epochs_that_fit(model: torch.nn.Module, sample: tuple, n_train: int, n_val: int,
                      seconds: float, cap: int, transform=None) -> tuple[int, float]:
     """(epochs, seconds per epoch): how many epochs of training `model` fit in `seconds`, from the
     time of one step on the CPU (on a GPU the estimate is pessimistic: more would fit)."""
@@ -125,39 +150,28 @@ def _epochs_that_fit(model: torch.nn.Module, sample: tuple[torch.Tensor, torch.T
     step = []
     for _ in range(2):  # the first step pays for warming up
         t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(trial(transform(x) if transform else x), y)
+        loss = torch.nn.functional.cross_entropy(forward(trial, transform(x) if transform else x), y)
         loss.backward()
         step.append(time.perf_counter() - t0)
-    per_epoch = step[-1] * (math.ceil(n_train / len(x)) + math.ceil(n_val / len(x)) / 3)
+    batch = len(y)
+    per_epoch = step[-1] * (math.ceil(n_train / batch) + math.ceil(n_val / batch) / 3)
     return max(0, min(cap, int(seconds // per_epoch))), per_epoch
 
 
-def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 5.0, size: int = 64,
-           seed: int = 0, top_epochs: int | None = None, scratch_epochs: int | None = None,
-           log: Callable[[str], None] = print) -> Advice:
-    """Check the folder, run the ladder, recommend, score on test once, report, save and export.
+def _skip_reason(per_epoch: float, flag: str) -> str:
+    return f"one epoch takes about {per_epoch:.0f} s, over the budget" if per_epoch else f"{flag} 0"
 
-    top_epochs / scratch_epochs: fixed numbers of epochs instead of what fits in `minutes`
-    (for numbers that repeat exactly, as in chapter 10); 0 skips the method.
-    """
-    start = time.perf_counter()
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise AdviseError(f"{path} does not exist: give the folder that holds one subfolder of images per class.")
-    if path.is_file():
-        raise AdviseError(f"{path} is a file: give a folder with one subfolder of images per class "
-                          "(texts in CSV or JSON lines are not supported yet).")
-    if size < 32:
-        raise AdviseError(f"--size {size} is too small: the backbone needs at least 32 pixels (64 or more).")
-    out = (Path(out) if out is not None else Path.cwd() / f"{path.resolve().name}-advice").expanduser().resolve()
-    if out == path.resolve() or path.resolve() in out.parents:
-        raise AdviseError(f"--out {out} is inside {path}: the next run would read the report as a class; "
-                          "choose a folder outside it.")
-    if out.exists() and not _is_advice(out) and (not out.is_dir() or any(out.iterdir())):
-        raise AdviseError(f"{out} exists and was not written by tl-advise: choose another --out.")
-    seed_everything(seed)
-    log(f"[1/5] checking {path}")
-    folder, findings, splits = _splits(path, size, log)
+
+def _images(path: Path, size: int, seed: int, start: float, minutes: float, top_epochs: int | None,
+            scratch_epochs: int | None, log: Callable[[str], None]) -> _Prepared:
+    """Checks, features and the ladder for a folder of images."""
+    folder = read_folder(path, size)  # the skipped files are listed below and in the report
+    _enough(folder.y, folder.classes, folder.fixed_splits, "image")
+    findings = checks.check_folder(folder)
+    splits = _split(folder, findings, torch.from_numpy(folder.x), [f.name for f in folder.files], path.name, "image")
+    log(f"read {len(folder.files)} images of {len(folder.classes)} classes; {len(folder.skipped)} file(s) skipped; "
+        f"{len(findings.left_out)} image(s) copying another split's left out of evaluation")
+    _log_skipped(folder.skipped, log)
     n_classes, n_val = len(folder.classes), len(splits["val"])
 
     log("[2/5] features of the pretrained backbone")
@@ -168,8 +182,9 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
                for s in ("train", "val")}  # the top stages' inputs, cached like the features
 
     log("[3/5] the ladder: k-NN, linear probe, fine-tuning the top stages, a small CNN from scratch")
-    rungs = [ladder.knn(backbone, pooled["train"], pooled["val"]),
-             ladder.probe(backbone, pooled["train"], pooled["val"], seed)]
+    attach = ladder.lite0_heads(backbone)
+    rungs = [ladder.knn(pooled["train"], pooled["val"], attach, "efficientnet-lite0"),
+             ladder.probe(pooled["train"], pooled["val"], seed, attach, "efficientnet-lite0")]
     curve = ladder.label_curve(pooled["train"], pooled["val"], CURVE_FRACTIONS, seed)
     skipped: dict[str, str] = {}
     sample = slice(0, min(32, len(splits["train"])))
@@ -181,8 +196,7 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
     if epochs > 0:
         rungs.append(ladder.top_stages(backbone, bottoms, n_classes, epochs, seed))
     else:
-        skipped["fine-tuned top stages"] = (f"one epoch takes about {per_epoch:.0f} s, over the budget" if per_epoch
-                                            else "--top-epochs 0")
+        skipped["fine-tuned top stages"] = _skip_reason(per_epoch, "--top-epochs")
     epochs, per_epoch = scratch_epochs, 0.0
     if epochs is None:
         epochs, per_epoch = _epochs_that_fit(models.small_cnn(n_classes), (prep(splits["train"].x[sample]),
@@ -191,42 +205,136 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
     if epochs > 0:
         rungs.append(ladder.scratch(splits["train"], splits["val"], prep, epochs, seed))
     else:
-        skipped["small CNN from scratch"] = (f"one epoch takes about {per_epoch:.0f} s, over the budget" if per_epoch
-                                             else "--scratch-epochs 0")
-    for name, why in skipped.items():
-        log(f"  skipped {name}: {why}")
+        skipped["small CNN from scratch"] = _skip_reason(per_epoch, "--scratch-epochs")
 
-    chosen = ladder.choose(rungs)
-    reasons = recommend(rungs, chosen, splits["val"].y, curve, skipped)
+    def deployable(rung: ladder.Rung) -> tuple[torch.nn.Module, dict]:
+        return deploy.deployable(rung.model, architecture=rung.architecture, head=rung.head, classes=folder.classes,
+                                 size=size, mean=prep.mean, std=prep.std)
+
+    return _Prepared(folder, findings, splits, rungs, curve, skipped, lambda s: splits[s].x, deployable)
+
+
+def _texts(path: Path, text_column: str | None, label_column: str | None, seed: int, start: float, minutes: float,
+           top_epochs: int | None, scratch_epochs: int | None, log: Callable[[str], None]) -> _Prepared:
+    """Checks, embeddings and the ladder for a CSV / JSON-lines file of texts and labels."""
+    try:
+        table = textfiles.read_table(path, text_column, label_column)
+    except textfiles.TextFileError as error:
+        raise AdviseError(str(error)) from None
+    log(f"  texts from column {table.text_column!r}, labels from column {table.label_column!r}"
+        + (f" ({' and '.join(table.guessed)} column guessed: name others with --text-column / --label-column)"
+           if table.guessed else ""))
+    _enough(table.y, table.classes, table.fixed_splits, "text")
+    findings = checks.check_texts(table)
+    splits = _split(table, findings, table.texts, table.texts, path.stem, "text")
+    log(f"read {len(table.texts)} texts of {len(table.classes)} classes; {len(table.skipped)} row(s) skipped; "
+        f"{len(findings.left_out)} text(s) copying another split's left out of evaluation")
+    _log_skipped(table.skipped, log)
+
+    log("[2/5] embeddings of the pretrained encoder")
+    tokenizer, encoder = models.load_text_encoder()
+    tokens = {s: textmodels.tokenise(tokenizer, d.x) for s, d in splits.items() if len(d)}
+    labels = {s: d.y for s, d in splits.items()}
+    findings.long = textmodels.too_long(tokenizer, table.texts)
+    embedded = {s: features.Features(features.embed_texts(tokenizer, encoder, d.x, max_length=textmodels.MAX_LENGTH),
+                                     d.y, d.classes, path, False, 0.0) for s, d in splits.items() if len(d)}
+
+    log("[3/5] the ladder: k-NN, linear probe, fine-tuning the top encoder layers, TF-IDF from scratch")
+    attach = ladder.text_heads(encoder)
+    rungs = [ladder.knn(embedded["train"], embedded["val"], attach, "minilm-l6"),
+             ladder.probe(embedded["train"], embedded["val"], seed, attach, "minilm-l6")]
+    curve = ladder.label_curve(embedded["train"], embedded["val"], CURVE_FRACTIONS, seed)
+    skipped: dict[str, str] = {}
+    top = ladder.top_layers_model(rungs[1])
+    epochs, per_epoch = top_epochs, 0.0
+    if epochs is None:
+        sample = {k: v[:32] for k, v in tokens["train"].items()}
+        epochs, per_epoch = _epochs_that_fit(top, (sample, labels["train"][:32]), len(splits["train"]),
+                                             len(splits["val"]), TOP_SHARE * _left(start, minutes), cap=5)
+    if epochs > 0:
+        rungs.append(ladder.top_layers(top, tokens, labels, epochs, seed))
+    else:
+        skipped["fine-tuned top encoder layers"] = _skip_reason(per_epoch, "--top-epochs")
+    if scratch_epochs != 0:  # TF-IDF takes seconds: no epochs to fit
+        rungs.append(ladder.tfidf(tokens, labels, len(table.classes), tokenizer, seed))
+    else:
+        skipped["TF-IDF + logistic regression from scratch"] = "--scratch-epochs 0"
+
+    def deployable(rung: ladder.Rung) -> tuple[torch.nn.Module, dict]:
+        return deploy.deployable_text(rung.model, architecture=rung.architecture, head=rung.head,
+                                      classes=table.classes, max_length=textmodels.MAX_LENGTH,
+                                      text_column=table.text_column)
+
+    return _Prepared(table, findings, splits, rungs, curve, skipped, lambda s: tokens[s], deployable, tokenizer)
+
+
+def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 5.0, size: int = 64,
+           seed: int = 0, top_epochs: int | None = None, scratch_epochs: int | None = None,
+           text_column: str | None = None, label_column: str | None = None,
+           log: Callable[[str], None] = print) -> Advice:
+    """Check the data, run the ladder, recommend, score on test once, report, save and export.
+
+    path: a folder of images, or a CSV / JSON-lines file of texts and labels (text_column and
+    label_column name its columns; guessed when not given).
+    top_epochs / scratch_epochs: fixed numbers of epochs instead of what fits in `minutes`
+    (for numbers that repeat exactly, as in chapter 10); 0 skips the method.
+    """
+    start = time.perf_counter()
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise AdviseError(f"{path} does not exist: give a folder with one subfolder of images per class, or a CSV "
+                          "or JSON-lines file of texts and labels.")
+    if size < 32:
+        raise AdviseError(f"--size {size} is too small: the backbone needs at least 32 pixels (64 or more).")
+    out = (Path(out) if out is not None else Path.cwd() / f"{path.resolve().stem}-advice").expanduser().resolve()
+    if out == path.resolve() or path.resolve() in out.parents:
+        raise AdviseError(f"--out {out} is inside {path}: the next run would read the report as a class; "
+                          "choose a folder outside it.")
+    if out.exists() and not _is_advice(out) and (not out.is_dir() or any(out.iterdir())):
+        raise AdviseError(f"{out} exists and was not written by tl-advise: choose another --out.")
+    seed_everything(seed)
+    log(f"[1/5] checking {path}")
+    if path.is_file():
+        run = _texts(path, text_column, label_column, seed, start, minutes, top_epochs, scratch_epochs, log)
+    else:
+        run = _images(path, size, seed, start, minutes, top_epochs, scratch_epochs, log)
+    for name, why in run.skipped.items():
+        log(f"  skipped {name}: {why}")
+    splits, noun = run.splits, run.findings.noun
+
+    chosen = ladder.choose(run.rungs)
+    reasons = recommend(run.rungs, chosen, splits["val"].y, run.curve, run.skipped, noun)
     log("[4/5] " + reasons[0])
 
     log("[5/5] scoring on test once, writing the report, saving and exporting the model")
-    deployed, config = deploy.deployable(chosen.model, architecture=chosen.architecture, head=chosen.head,
-                                         classes=folder.classes, size=size, mean=prep.mean, std=prep.std)
+    deployed, config = run.deployable(chosen)
     test = splits["test"]
-    probs = deploy.probabilities(deployed, test.x) if len(test) else torch.zeros(0, n_classes)
+    probs = (deploy.probabilities(deployed, run.inputs("test")) if len(test)
+             else torch.zeros(0, len(run.source.classes)))
     test_acc = float((probs.argmax(1) == test.y).float().mean()) if len(test) else None
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))  # renamed to `out` when complete
     try:
-        deploy.save(deployed, config, work / "model")
-        check = test.x[:64] if len(test) else splits["val"].x[:64]
+        deploy.save(deployed, config, work / "model", tokenizer=run.tokenizer)
+        check = train_take(run.inputs("test" if len(test) else "val"), torch.arange(min(64, len(test) or
+                                                                                        len(splits["val"]))))
         onnx_difference = float(np.abs(deploy.onnx_probabilities(work / "model" / "model.onnx", check)
                                        - deploy.probabilities(deployed, check).numpy()).max())
         if not onnx_difference <= ONNX_TOLERANCE:
             raise AdviseError(f"the ONNX export disagrees with PyTorch by {onnx_difference:.1e} (more than "
                               f"{ONNX_TOLERANCE:.0e}): nothing was saved. Please report this with your torch and "
                               "onnxruntime versions.")
-        advice = Advice(work, findings, {s: len(d) for s, d in splits.items()}, rungs, chosen, reasons, curve,
-                        splits["val"].y, test_acc, onnx_difference, time.perf_counter() - start, skipped)
+        advice = Advice(out, run.findings, {s: len(d) for s, d in splits.items()}, run.rungs, chosen, reasons,
+                        run.curve, splits["val"].y, test_acc, onnx_difference, time.perf_counter() - start,
+                        run.skipped)
         from .report import write_report  # matplotlib only when a report is written
 
-        write_report(advice, folder, splits, probs)
+        write_report(advice, run.source, splits, probs, folder=work)
         deploy.replace_folder(work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    advice.out = out
-    log(f"report: {out / 'report.md'}; model: {out / 'model'} (tl-predict {out / 'model'} IMAGE...)")
+    example = "IMAGE" if noun == "image" else "TEXTS.txt"
+    log(f"report: {out / 'report.md'}; model: {out / 'model'} (tl-predict {out / 'model'} {example}...)")
     return advice
 
 
@@ -240,8 +348,9 @@ def _points(x: float) -> str:
 
 
 def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.Tensor, curve: list[dict],
-              skipped: dict[str, str] | None = None) -> list[str]:
-    """The recommendation, then its reasons, each a sentence with the numbers behind it.
+              skipped: dict[str, str] | None = None, noun: str = "image") -> list[str]:
+    """The recommendation, then its reasons, each a sentence with the numbers behind it; `noun`
+    ("image" or "text") says what the examples are.
 
     Two methods are compared on the same validation images (ladder.paired_interval): a gain is
     called real only when it is larger than its 95% interval.
@@ -250,6 +359,10 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
     probe, top, cnn = kinds.get("probe"), kinds.get("top"), kinds.get("scratch")
     best = max(rungs, key=lambda r: r.val_acc)
     n_val = len(val_labels)
+    tuned = "the top stages" if noun == "image" else "the top encoder layers"
+    baseline = "small CNN trained from scratch" if noun == "image" else "TF-IDF + logistic regression baseline"
+    far = ("your images may be far from the photos the backbone learnt from (chapter 6)" if noun == "image" else
+           "the words alone may carry your labels, or your texts may be far from those the encoder learnt from")
 
     def compare(a: ladder.Rung, b: ladder.Rung) -> tuple[float, float]:
         return ladder.paired_interval(a.val_pred, b.val_pred, val_labels)
@@ -260,24 +373,24 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
     if top is not None and probe is not None:
         gain, noise = compare(top, probe)
         if gain > noise:
-            lines.append(f"Fine-tuning the top stages gains {_points(gain)} over the linear probe, more than the "
+            lines.append(f"Fine-tuning {tuned} gains {_points(gain)} over the linear probe, more than the "
                          f"noise (± {_points(noise)}): worth its {top.seconds:.0f} s.")
         elif gain > 0:
-            lines.append(f"Fine-tuning the top stages scored {_points(gain)} above the linear probe, within the noise "
+            lines.append(f"Fine-tuning {tuned} scored {_points(gain)} above the linear probe, within the noise "
                          f"(± {_points(noise)}): this validation split cannot tell them apart.")
         else:
-            lines.append(f"Fine-tuning the top stages did not beat the linear probe ({top.val_acc:.1%} vs "
+            lines.append(f"Fine-tuning {tuned} did not beat the linear probe ({top.val_acc:.1%} vs "
                          f"{probe.val_acc:.1%}): the pretrained features already fit this task as well as it can tell.")
     if cnn is not None:
         transfer = max((r for r in rungs if r.kind != "scratch"), key=lambda r: r.val_acc)
         margin, noise = compare(transfer, cnn)
         if margin > noise:
-            lines.append(f"Transfer beats the small CNN trained from scratch by {_points(margin)}, more than the "
+            lines.append(f"Transfer beats the {baseline} by {_points(margin)}, more than the "
                          f"noise (± {_points(noise)}): {transfer.val_acc:.1%} vs {cnn.val_acc:.1%}.")
         else:
-            lines.append(f"The small CNN trained from scratch is within the noise of transfer ({cnn.val_acc:.1%} vs "
-                         f"{transfer.val_acc:.1%}, ± {_points(noise)}): your images may be far from the photos the "
-                         "backbone learnt from (chapter 6); compare on more data before trusting transfer here.")
+            lines.append(f"The {baseline} is within the noise of transfer ({cnn.val_acc:.1%} vs "
+                         f"{transfer.val_acc:.1%}, ± {_points(noise)}): {far}; compare on more data before trusting "
+                         "transfer here.")
     if len(curve) >= 2:
         half = min(curve[:-1], key=lambda r: abs(r["fraction"] - 0.5))
         gain, noise = ladder.paired_interval(curve[-1]["val_pred"], half["val_pred"], val_labels)
@@ -289,8 +402,8 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
     if close or n_val < ADVISED_VAL:
         names = ", ".join(r.name for r in close) or "none"
         advised = f" (at least {ADVISED_VAL} are advised)" if n_val < ADVISED_VAL else ""
-        lines.append(f"Caution: the validation split has {n_val} images{advised}; within the noise of the best: "
-                     f"{names}. More validation images would tell them apart.")
+        lines.append(f"Caution: the validation split has {n_val} {noun}s{advised}; within the noise of the best: "
+                     f"{names}. More validation {noun}s would tell them apart.")
     for name, why in (skipped or {}).items():
         lines.append(f"Not run: {name} ({why}); give more --minutes to include it.")
     return lines
@@ -299,18 +412,22 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
 def main(argv: list[str] | None = None) -> int:
     """The `tl-advise` command."""
     parser = argparse.ArgumentParser(prog="tl-advise", description=__doc__.split("\n\n")[0])
-    parser.add_argument("path", help="a folder of class subfolders of images (or train/ val/ test/ folders of them)")
+    parser.add_argument("path", help="a folder of class subfolders of images (or train/ val/ test/ folders of them), "
+                                     "or a CSV / JSON-lines file of texts and labels")
     parser.add_argument("--out", help="where to write report.md, figures/ and model/ (default: PATH-advice here)")
     parser.add_argument("--minutes", type=float, default=5.0, help="time budget (default 5, for a laptop CPU)")
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64; 128+ on a GPU)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top-epochs", type=int, help="fixed epochs for fine-tuning (default: what fits)")
-    parser.add_argument("--scratch-epochs", type=int, help="fixed epochs for the CNN from scratch (default: what fits)")
+    parser.add_argument("--scratch-epochs", type=int, help="fixed epochs for the CNN from scratch (default: what fits; "
+                                                           "for texts, 0 skips the TF-IDF baseline)")
+    parser.add_argument("--text-column", help="texts: the column that holds the texts (default: guessed, and said)")
+    parser.add_argument("--label-column", help="texts: the column that holds the labels (default: guessed, and said)")
     args = parser.parse_args(argv)
     try:
         advice = advise(args.path, args.out, minutes=args.minutes, size=args.size, seed=args.seed,
-                        top_epochs=args.top_epochs, scratch_epochs=args.scratch_epochs,
-                        log=lambda line: print(line, file=sys.stderr))
+                        top_epochs=args.top_epochs, scratch_epochs=args.scratch_epochs, text_column=args.text_column,
+                        label_column=args.label_column, log=lambda line: print(line, file=sys.stderr))
     except (AdviseError, OSError, ValueError) as error:  # FileNotFoundError and FileExistsError are OSErrors
         print(f"tl-advise: {error}", file=sys.stderr)
         return 2
@@ -319,23 +436,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def predict_main(argv: list[str] | None = None) -> int:
-    """The `tl-predict` command: one line per image, label and probability, tab-separated."""
-    parser = argparse.ArgumentParser(prog="tl-predict", description="Label images with a model saved by tl-advise.")
+    """The `tl-predict` command: one line per image (or text), label and probability, tab-separated."""
+    parser = argparse.ArgumentParser(prog="tl-predict", description="Label images or texts with a model saved by "
+                                                                    "tl-advise.")
     parser.add_argument("model", help="the model folder tl-advise wrote (it holds model.json)")
-    parser.add_argument("files", nargs="+", help="image files")
+    parser.add_argument("files", nargs="+", help="image files; for a text model, .txt files (one text per line) "
+                                                 "or CSV / JSON-lines files")
     parser.add_argument("--onnx", action="store_true", help="run model.onnx with onnxruntime instead of PyTorch")
     args = parser.parse_args(argv)
     try:
-        if args.onnx:
-            _, config = deploy.load(args.model)
-            if not (Path(args.model) / "model.onnx").is_file():
-                raise FileNotFoundError(f"{args.model} has no model.onnx: run tl-predict without --onnx")
-            images, used, skipped = deploy.read_images(args.files, config["size"])
-            probs = deploy.onnx_probabilities(Path(args.model) / "model.onnx", images) if len(used) else []
-            rows = [{"file": str(f), "label": config["classes"][int(np.argmax(p))], "probability": float(np.max(p))}
-                    for f, p in zip(used, probs)]
-        else:
-            rows, skipped = deploy.predict_files(args.model, args.files)
+        rows, skipped = deploy.predict_files(args.model, args.files, onnx=args.onnx)
     except (OSError, ValueError) as error:
         print(f"tl-predict: {error}", file=sys.stderr)
         return 2

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import copies
+from . import copies, textfiles, textmodels
 from .data import SPLITS, Folder
 
-__all__ = ["Findings", "check_folder", "without_leaks", "counts", "MIN_SIDE", "MIN_PER_SPLIT", "ADVISED_PER_CLASS",
+__all__ = ["Findings", "check_folder", "check_texts", "without_leaks", "counts", "MIN_SIDE", "MIN_PER_SPLIT", "ADVISED_PER_CLASS",
            "ADVISED_VAL"]
 
 MIN_SIDE = 32  # pixels: smaller images are upscaled to the input size and mostly blur
@@ -41,28 +41,35 @@ class Findings:
     left_out: list[int]  # the examples taken out of validation and test because they copy another split's
     thin_classes: list[str]  # classes with fewer than MIN_PER_SPLIT images in some split
     few_classes: list[str]  # classes with fewer than ADVISED_PER_CLASS training images
-    names: list[str] = field(repr=False, default_factory=list)  # each example's path, for messages
+    names: list[str] = field(repr=False, default_factory=list)  # each example's path (or row), for messages
+    noun: str = "image"  # what an example is: "image" or "text"
+    long: int = 0  # texts longer than the encoder reads (textmodels.MAX_LENGTH)
 
     def lines(self) -> list[str]:
         """The findings as sentences, the most serious first."""
         out = []
         if self.leaks:
-            out.append(f"{len(self.left_out)} image(s) in validation or test copy an image of an earlier split "
-                       f"({len(self.leaks)} pairs): every score on them would be a lie; they are left out of "
+            out.append(f"{len(self.left_out)} {self.noun}(s) in validation or test copy a {self.noun} of an earlier split "
+                       f"({len(self.leaks)} pair(s)): every score on them would be a lie; they are left out of "
                        "validation and test.")
         if self.thin_classes:
-            out.append(f"class(es) {self.thin_classes} have no image in some split: add images (at least "
+            out.append(f"class(es) {self.thin_classes} have no {self.noun} in some split: add {self.noun}s (at least "
                        f"{ADVISED_PER_CLASS} per class), or give train/ val/ test/ folders.")
         if self.few_classes:
-            out.append(f"class(es) {self.few_classes} have fewer than {ADVISED_PER_CLASS} training images: "
-                       "expect their recall to be poor, and add images if you can.")
+            out.append(f"class(es) {self.few_classes} have fewer than {ADVISED_PER_CLASS} training {self.noun}s: "
+                       f"expect their recall to be poor, and add {self.noun}s if you can.")
         if self.skipped:
-            out.append(f"{len(self.skipped)} file(s) skipped (not images, or unreadable): see the list below.")
+            what = "file(s) skipped (not images, or unreadable)" if self.noun == "image" else \
+                "row(s) skipped (an empty text or no label)"
+            out.append(f"{len(self.skipped)} {what}: see the list below.")
         if self.imbalance >= 3:
-            out.append(f"the largest class has {self.imbalance:.1f} times the images of the smallest: look at "
+            out.append(f"the largest class has {self.imbalance:.1f} times the {self.noun}s of the smallest: look at "
                        "per-class recall, not only accuracy.")
         if self.small:
             out.append(f"{len(self.small)} image(s) have a side under {MIN_SIDE} pixels: upscaled, they blur.")
+        if self.long:
+            out.append(f"{self.long} text(s) are longer than {textmodels.MAX_LENGTH} tokens: only their first {textmodels.MAX_LENGTH} are "
+                       "read.")
         within = len(self.copies) - len(self.leaks)
         if within:
             out.append(f"{within} pair(s) of copies within one split: they count twice.")
@@ -92,6 +99,29 @@ def check_folder(folder: Folder) -> Findings:
     small = [int(i) for i in np.flatnonzero(folder.sizes.min(axis=1) < MIN_SIDE)]
     return Findings(table, imbalance, list(folder.skipped), small, found, leaks, left_out, thin, few,
                     [str(f) for f in folder.files])
+
+
+def check_texts(table: textfiles.TextTable) -> Findings:
+    """The same checks on the texts of a file: copies are texts equal once case, spaces and
+    punctuation are set aside (textfiles.normalised); no size check."""
+    codes = np.asarray(table.codes)
+    counted = counts(table.y, codes, table.classes)
+    train_counts = counted["train"].to_numpy()
+    first: dict[str, int] = {}
+    found = []
+    for i, text in enumerate(table.texts):
+        key = textfiles.normalised(text)
+        if key in first:
+            found.append(copies.Copy(first[key], i, 1.0, table.texts[first[key]] == text))
+        else:
+            first[key] = i
+    leaks = [c for c in found if codes[c.first] != codes[c.second]]
+    left_out = sorted({max((c.first, c.second), key=lambda i: codes[i]) for c in leaks})
+    needed = ["train", "val", "test"] if (counted["val"] > 0).any() or not table.fixed_splits else ["train", "test"]
+    thin = [cls for cls in table.classes if (counted.loc[cls, needed] < MIN_PER_SPLIT).any()]
+    few = [cls for cls in table.classes if counted.loc[cls, "train"] < ADVISED_PER_CLASS]
+    return Findings(counted, float(train_counts.max() / max(train_counts.min(), 1)), list(table.skipped), [], found,
+                    leaks, left_out, thin, few, [f"row {r}" for r in table.rows], noun="text")
 
 
 def without_leaks(folder: Folder, findings: Findings) -> np.ndarray:

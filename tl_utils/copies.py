@@ -84,14 +84,19 @@ def find_copies(images: torch.Tensor, files: Sequence[Path] | None = None,
     return sorted(found, key=lambda c: (c.first, c.second))
 
 
-def describe(copies: Sequence[Copy], names: Sequence[str], splits: Sequence[str] | None = None) -> list[str]:
-    """One line per copy, those across splits first: 'a.jpg and b.jpg: near copy (similarity 0.991)'."""
+def describe(copies: Sequence[Copy], names: Sequence[str], splits: Sequence[str] | None = None,
+             noun: str = "image") -> list[str]:
+    """One line per copy, those across splits first: 'a.jpg and b.jpg: near copy (similarity 0.991)'
+    (for texts, noun="text": 'row 3 and row 9: the same text')."""
     def across(c: Copy) -> bool:
         return splits is not None and splits[c.first] != splits[c.second]
 
     lines = []
     for c in sorted(copies, key=lambda c: (not across(c), c.first, c.second)):
-        kind = "the same file" if c.exact else f"near copy (similarity {c.similarity:.3f})"
+        if noun == "text":
+            kind = "the same text" if c.exact else "the same text but for case, spacing or punctuation"
+        else:
+            kind = "the same file" if c.exact else f"near copy (similarity {c.similarity:.3f})"
         where = f" [{splits[c.first]} / {splits[c.second]}: across splits]" if across(c) else ""
         lines.append(f"{names[c.first]} and {names[c.second]}: {kind}{where}")
     return lines

@@ -6,10 +6,11 @@ A saved model is a folder:
     model.json          what to rebuild around them: architecture, head, classes, input size,
                         normalisation; written last, so a folder without it is not a model
     model.onnx          the same network for ONNX runtimes (`export_onnx`), if exported
+    text/               a text model's tokenizer (tokenizer.json) and encoder configuration
 
-The network inside takes what `imagefiles.to_square_rgb` gives, uint8 images (N, 3, S, S), and
-returns class probabilities: preprocessing is part of the model, so a deployment cannot get
-it wrong. `save` writes into a temporary folder and renames it into place when everything is
+An image model takes what `imagefiles.to_square_rgb` gives, uint8 images (N, 3, S, S); a text
+model takes its tokenizer's `input_ids` and `attention_mask` (N, T). Both return class
+probabilities: preprocessing is part of the model, so a deployment cannot get it wrong. `save` writes into a temporary folder and renames it into place when everything is
 written: an interrupted run leaves no folder that `load` would accept.
 """
 
@@ -21,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,12 +32,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import imagefiles, models
+from . import imagefiles, models, textfiles, textmodels
+from .train import predict
 
-__all__ = ["KNNHead", "BackboneWithKNN", "Deployed", "deployable", "save", "load", "replace_folder", "predict_files", "export_onnx", "onnx_probabilities", "FORMAT"]
+__all__ = ["KNNHead", "BackboneWithKNN", "Deployed", "DeployedText", "deployable", "deployable_text", "save", "load",
+           "load_tokenizer", "replace_folder", "probabilities", "predict_files", "export_onnx", "onnx_probabilities",
+           "FORMAT"]
 
 FORMAT = "tl-hands-on/classifier/1"
 ARCHITECTURES = ("efficientnet-lite0", "small-cnn")
+TEXT_ARCHITECTURES = ("minilm-l6", "tfidf")
+TEXT_FOLDER = "text"  # inside a saved text model: the tokenizer and the encoder's configuration
 
 
 class KNNHead(nn.Module):
@@ -87,8 +94,40 @@ class BackboneWithKNN(nn.Module):
         return self.head(self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True))
 
 
-def _build(config: dict) -> Deployed:
+class DeployedText(nn.Module):
+    """input_ids, attention_mask (N, T) -> class probabilities."""
+
+    def __init__(self, net: nn.Module, outputs: str):
+        super().__init__()
+        if outputs not in ("logits", "probabilities"):
+            raise ValueError(f"outputs must be 'logits' or 'probabilities', got {outputs!r}")
+        self.net, self.outputs = net, outputs
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.net(input_ids, attention_mask)
+        return out.softmax(dim=1) if self.outputs == "logits" else out
+
+
+def _build_text(config: dict, folder: Path) -> DeployedText:
+    n = len(config["classes"])
+    if config["architecture"] == "tfidf":
+        v = config["vocabulary"]
+        net = textmodels.TfidfLinear(torch.zeros(v), torch.zeros(n, v), torch.zeros(n))
+    else:
+        from transformers import AutoConfig, AutoModel
+
+        encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder / TEXT_FOLDER))
+        width = encoder.config.hidden_size
+        head = (KNNHead(torch.zeros(config["knn_examples"], width), torch.zeros(config["knn_examples"], dtype=torch.long),
+                        n, config["knn_k"]) if config["head"] == "knn" else nn.Linear(width, n))
+        net = textmodels.TextClassifier(encoder, head)
+    return DeployedText(net, "probabilities" if config["head"] == "knn" else "logits").eval()
+
+
+def _build(config: dict, folder: Path) -> Deployed | DeployedText:
     """The architecture `config` describes, with untrained weights."""
+    if config.get("input") == "texts":
+        return _build_text(config, folder)
     n = len(config["classes"])
     if config["architecture"] == "small-cnn":
         net = models.small_cnn(n, in_channels=3)
@@ -116,14 +155,31 @@ def deployable(net: nn.Module, *, architecture: str, head: str, classes: Sequenc
     return Deployed(net, mean, std, outputs).eval(), config
 
 
-def save(model: Deployed, config: dict, folder: Path | str, *, onnx: bool = True,
-         extra: dict[str, str] | None = None) -> Path:
+def deployable_text(net: nn.Module, *, architecture: str, head: str, classes: Sequence[str], max_length: int,
+                    text_column: str = "text") -> tuple[DeployedText, dict]:
+    """(module, config) for `save`: `net` maps input_ids and attention_mask to logits (or, for a
+    k-NN head, to probabilities): a textmodels.TextClassifier or TfidfLinear."""
+    if architecture not in TEXT_ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {TEXT_ARCHITECTURES}, got {architecture!r}")
+    config = {"format": FORMAT, "input": "texts", "architecture": architecture, "head": head,
+              "classes": list(classes), "max_length": int(max_length), "text_column": text_column}
+    if head == "knn":
+        config |= {"knn_k": net.head.k, "knn_examples": len(net.head.bank)}
+    if architecture == "tfidf":
+        config["vocabulary"] = len(net.idf)
+    return DeployedText(net, "probabilities" if head == "knn" else "logits").eval(), config
+
+
+def save(model: Deployed | DeployedText, config: dict, folder: Path | str, *, onnx: bool = True,
+         tokenizer=None) -> Path:
     """Write `model`, `config` (and model.onnx) into `folder`, replacing a model there, atomically.
 
     Everything goes into a temporary folder first, model.json last, and the folder is renamed
     into place at the end: interrupted at any point, no half-written model is left behind.
-    extra: more files to put in the folder, {name: text}.
+    tokenizer: a text model's (saved in text/, with the encoder's configuration).
     """
+    if config.get("input") == "texts" and tokenizer is None:
+        raise ValueError("a text model needs its tokenizer: save(..., tokenizer=tokenizer)")
     folder = Path(folder)
     if folder.exists() and not (folder / "model.json").is_file() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} exists and is not a saved model: choose another folder")
@@ -132,10 +188,12 @@ def save(model: Deployed, config: dict, folder: Path | str, *, onnx: bool = True
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, tmp / "model.safetensors")
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp / TEXT_FOLDER)
+            if isinstance(model.net, textmodels.TextClassifier):
+                model.net.encoder.config.save_pretrained(tmp / TEXT_FOLDER)
         if onnx:
             export_onnx(model, config, tmp / "model.onnx")
-        for name, text in (extra or {}).items():
-            (tmp / name).write_text(text)
         (tmp / "model.json").write_text(json.dumps(config, indent=2))  # last: its presence means complete
         replace_folder(tmp, folder)
     finally:
@@ -156,7 +214,7 @@ def replace_folder(new: Path, target: Path) -> None:
         new.rename(target)
 
 
-def load(folder: Path | str) -> tuple[Deployed, dict]:
+def load(folder: Path | str) -> tuple[Deployed | DeployedText, dict]:
     """(model, config) from a folder written by `save`; a clear error for anything else."""
     folder = Path(folder)
     config_file, weights = folder / "model.json", folder / "model.safetensors"
@@ -168,10 +226,10 @@ def load(folder: Path | str) -> tuple[Deployed, dict]:
     config = json.loads(config_file.read_text())  # a damaged file raises a ValueError (JSONDecodeError)
     if config.get("format") != FORMAT:
         raise ValueError(f"{config_file} has format {config.get('format')!r}; this version of tl_utils reads {FORMAT!r}")
-    model = _build(config)
     try:
+        model = _build(config, folder)
         model.load_state_dict(load_file(weights))
-    except (SafetensorError, RuntimeError) as error:
+    except (SafetensorError, RuntimeError, OSError, KeyError) as error:
         raise ValueError(f"{weights} cannot be read as this model's weights ({error}): run tl-advise again") from None
     return model, config
 
@@ -189,37 +247,82 @@ def read_images(files: Sequence[Path | str], size: int) -> tuple[torch.Tensor, l
     return stacked, used, skipped
 
 
-@torch.inference_mode()
-def probabilities(model: Deployed, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Class probabilities (N, K) of uint8 images, on the CPU, in batches."""
-    model.eval()
-    chunks = [model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
-    return torch.cat(chunks) if chunks else torch.zeros(0, 0)
+def load_tokenizer(folder: Path | str):
+    """The tokenizer saved with a text model."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(Path(folder) / TEXT_FOLDER, local_files_only=True)
 
 
-def predict_files(folder: Path | str, files: Sequence[Path | str]) -> tuple[list[dict], list[imagefiles.Skipped]]:
-    """[{file, label, probability, probabilities}] for each image file, and the files that were not."""
+def probabilities(model: Deployed | DeployedText, inputs: torch.Tensor | dict[str, torch.Tensor],
+                  batch_size: int = 64) -> torch.Tensor:
+    """Class probabilities (N, K) of uint8 images (or tokenised texts), on the CPU, in batches."""
+    n = len(inputs["input_ids"]) if isinstance(inputs, dict) else len(inputs)
+    if n == 0:
+        return torch.zeros(0, 0)
+    return predict(model, inputs, batch_size=batch_size, device="cpu")
+
+
+def _read_texts(files: Sequence[Path | str], column: str | None) -> tuple[list[str], list[str], list[imagefiles.Skipped]]:
+    texts, used, skipped = [], [], []
+    for f in map(Path, files):
+        try:
+            for where, text in textfiles.read_texts(f, column):
+                used.append(where)
+                texts.append(text)
+        except (OSError, ValueError) as error:
+            skipped.append(imagefiles.Skipped(f, "no such file" if not f.exists() else str(error)))
+    return texts, used, skipped
+
+
+def predict_files(folder: Path | str, files: Sequence[Path | str], *,
+                  onnx: bool = False) -> tuple[list[dict], list[imagefiles.Skipped]]:
+    """[{file, label, probability, probabilities}] for each image (or text: .txt files give one per
+    line, 'file:line'), and the files that were not read. onnx: run model.onnx with onnxruntime."""
     model, config = load(folder)
-    images, used, skipped = read_images(files, config["size"])
-    probs = probabilities(model, images)
+    if onnx and not (Path(folder) / "model.onnx").is_file():
+        raise FileNotFoundError(f"{folder} has no model.onnx: predict without --onnx")
+    if config.get("input") == "texts":
+        texts, used, skipped = _read_texts(files, config.get("text_column"))
+        inputs = textmodels.tokenise(load_tokenizer(folder), texts, config["max_length"]) if texts else {}
+    else:
+        inputs, used, skipped = read_images(files, config["size"])
+    if not used:
+        probs = torch.zeros(0, len(config["classes"]))
+    elif onnx:
+        probs = torch.from_numpy(onnx_probabilities(Path(folder) / "model.onnx", inputs))
+    else:
+        probs = probabilities(model, inputs)
     rows = [{"file": str(f), "label": config["classes"][int(p.argmax())], "probability": float(p.max()),
              "probabilities": dict(zip(config["classes"], map(float, p)))} for f, p in zip(used, probs)]
     return rows, skipped
 
 
-def export_onnx(model: Deployed, config: dict, path: Path | str) -> Path:
-    """Write the network to `path` in ONNX, for any batch size of uint8 (N, 3, S, S) images."""
-    example = torch.zeros(2, 3, config["size"], config["size"], dtype=torch.uint8)
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter reports every step
-        torch.onnx.export(model.eval(), (example,), str(path), input_names=["images"], output_names=["probabilities"],
-                          dynamic_shapes={"images": {0: torch.export.Dim("batch")}}, dynamo=True,
-                          external_data=False)
+def export_onnx(model: Deployed | DeployedText, config: dict, path: Path | str) -> Path:
+    """Write the network to `path` in ONNX, for any batch size of uint8 (N, 3, S, S) images (of
+    texts: any batch size and length of input_ids and attention_mask)."""
+    batch = torch.export.Dim("batch")
+    if config.get("input") == "texts":
+        length = torch.export.Dim("length")
+        example = (torch.full((2, 8), 100, dtype=torch.long), torch.ones(2, 8, dtype=torch.long))
+        names, shapes = ["input_ids", "attention_mask"], {"input_ids": {0: batch, 1: length},
+                                                          "attention_mask": {0: batch, 1: length}}
+    else:
+        example = (torch.zeros(2, 3, config["size"], config["size"], dtype=torch.uint8),)
+        names, shapes = ["images"], {"images": {0: batch}}
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter reports every step
+        warnings.filterwarnings("ignore", message="# The axis name")  # two inputs share the batch and length axes
+        torch.onnx.export(model.eval(), example, str(path), input_names=names, output_names=["probabilities"],
+                          dynamic_shapes=shapes, dynamo=True, external_data=False)
     return Path(path)
 
 
-def onnx_probabilities(path: Path | str, images: torch.Tensor) -> np.ndarray:
-    """Run an exported model with onnxruntime on uint8 images (N, 3, S, S): (N, K) probabilities."""
+def onnx_probabilities(path: Path | str, inputs: torch.Tensor | dict[str, torch.Tensor]) -> np.ndarray:
+    """Run an exported model with onnxruntime: (N, K) probabilities of uint8 images (N, 3, S, S),
+    or of tokenised texts ({"input_ids", "attention_mask"})."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {"images": images.numpy()})[0]
+    feed = ({k: inputs[k].numpy() for k in ("input_ids", "attention_mask")} if isinstance(inputs, dict)
+            else {"images": inputs.numpy()})
+    return session.run(None, feed)[0]

@@ -253,7 +253,7 @@ def embed_texts(
     encoder = getattr(model, "base_model", model)
     key = keys.digest(encoder, json.dumps(tokenizer.get_vocab(), sort_keys=True), type(tokenizer).__name__,
                       tokenizer.init_kwargs.get("do_lower_case"), list(texts), max_length,
-                      keys.source_digest(_embed), torch.__version__, transformers.__version__)
+                      keys.source_digest(_embed), keys.source_digest(mean_pooled), torch.__version__, transformers.__version__)
     path = (Path(cache) if cache else cache_dir() / "features") / f"{type(encoder).__name__}-texts-{key[:16]}.safetensors"
     with distributed.main_first():  # under torchrun, process 0 computes and caches, the others read
         if path.is_file():
@@ -273,7 +273,12 @@ def _embed(tokenizer, encoder: nn.Module, texts: list[str], max_length: int, bat
         batch = tokenizer(texts[i : i + batch_size], padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt").to(device)
         hidden = encoder(**batch).last_hidden_state  # (B, T, D)
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-        mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        out.append(nn.functional.normalize(mean, dim=-1).float().cpu())
+        out.append(mean_pooled(hidden, batch["attention_mask"]).float().cpu())
     return torch.cat(out)
+
+
+def mean_pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, D): the mean of the hidden states (B, T, D) over the real tokens, L2-normalised."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+    return nn.functional.normalize(mean, dim=-1)

@@ -1,14 +1,16 @@
-"""The course's ladder of methods on one image dataset, within a time budget (chapter 10).
+"""The course's ladder of methods on one dataset of images or texts, within a time budget (chapter 10).
 
 From cheapest to dearest: a k-nearest-neighbour vote on frozen features (chapter 2), a linear
-probe (chapter 2), fine-tuning the top stages on cached stage outputs (chapter 3), and a small
-CNN trained from scratch, the baseline a transfer must beat (chapter 6); plus the probe at
-fractions of the labels, a label-efficiency curve. Every choice (k, the method) is made on the
+probe (chapter 2), fine-tuning the top of the network (images: the top stages on cached stage
+outputs, chapter 3; texts: the encoder's top layers, chapter 5), and a baseline trained from
+scratch that a transfer must beat (images: chapter 6's small CNN; texts: TF-IDF with logistic
+regression); plus the probe at fractions of the labels, a label-efficiency curve. Every choice (k, the method) is made on the
 validation split; `Rung.model` is what `deploy` saves.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -18,16 +20,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import deploy, features, freezing, models
+from . import deploy, features, freezing, models, textmodels
 from .data import DataSplit
 from .runtime import seed_everything
 from .train import fit, predict
 
-__all__ = ["Rung", "interval", "paired_interval", "knn", "probe", "top_stages", "scratch", "label_curve", "choose",
-           "TOP_K", "TOP_STAGES", "KINDS", "TOLERANCE"]
+__all__ = ["Rung", "interval", "paired_interval", "knn", "probe", "lite0_heads", "text_heads", "top_stages",
+           "top_layers_model", "top_layers", "scratch", "tfidf", "label_curve", "choose", "TOP_K", "TOP_STAGES", "TOP_LAYERS", "KINDS",
+           "TOLERANCE"]
 
 TOP_K = 7  # frozen stages of Lite0's 9 when fine-tuning the top (chapter 3's light fine-tuning)
 TOP_STAGES = 2  # = 9 - TOP_K, the stages that train
+TOP_LAYERS = 2  # of the text encoder's 6 layers, the ones that train
 KNN_K = (1, 3, 5, 10)
 KINDS = ("knn", "probe", "top", "scratch")  # the ladder, from the least training to the most
 TOLERANCE = 0.01  # `choose` takes the first method on the ladder within this of the best
@@ -38,8 +42,8 @@ Z = 1.96  # 95% intervals
 class Rung:
     """One method's result: validation accuracy, training seconds, and the whole model.
 
-    `model` maps normalised images at the input size to logits (or, for "knn", to
-    probabilities); `head` names which, for tl_utils.deploy.
+    `model` maps normalised images at the input size (or a text's input_ids and attention_mask)
+    to logits (or, for "knn", to probabilities); `head` names which, for tl_utils.deploy.
     """
 
     kind: str  # one of KINDS
@@ -81,8 +85,31 @@ def _accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
     return float((predictions == labels).float().mean())
 
 
-def knn(backbone: nn.Module, train: features.Features, val: features.Features) -> Rung:
-    """k-NN on frozen features, k chosen on validation; no training at all."""
+def lite0_heads(backbone: nn.Module) -> Callable[[nn.Module], nn.Module]:
+    """head -> the pretrained backbone with that head: a Linear as its classifier, a KNNHead on
+    its pooled features (deploy.BackboneWithKNN). What `knn` and `probe` build for images."""
+    def attach(head: nn.Module) -> nn.Module:
+        if isinstance(head, deploy.KNNHead):
+            return deploy.BackboneWithKNN(_lite0_like(backbone, 0), head)
+        net = _lite0_like(backbone, head.out_features)
+        net.classifier.load_state_dict(head.state_dict())
+        return net
+    return attach
+
+
+def _lite0_like(backbone: nn.Module, num_classes: int) -> nn.Module:
+    """A copy of the pretrained backbone, without the input check, with a new head of
+    `num_classes` outputs (0: none)."""
+    net = models.load_backbone(num_classes=num_classes, check_inputs=False, pretrained=False)
+    own = {k: v for k, v in net.state_dict().items() if k.startswith("classifier")}
+    net.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")} | own)
+    return net.eval()
+
+
+def knn(train: features.Features, val: features.Features, attach: Callable[[nn.Module], nn.Module],
+        architecture: str) -> Rung:
+    """k-NN on frozen features, k chosen on validation; no training at all. `attach` puts the
+    head on the frozen network (`lite0_heads`, `text_heads`)."""
     start = time.perf_counter()
     ks = [k for k in KNN_K if k <= len(train)]
     scores = {k: features.knn_accuracy(train, val, k) for k in ks}
@@ -90,34 +117,18 @@ def knn(backbone: nn.Module, train: features.Features, val: features.Features) -
     head = deploy.KNNHead(train.x, train.y, len(train.classes), best)
     with torch.no_grad():
         val_pred = head(val.x).argmax(1)
-    net = deploy.BackboneWithKNN(_stripped(backbone), head)
-    return Rung("knn", f"k-NN on frozen features (k={best})", scores[best], time.perf_counter() - start, 0, net,
-                "efficientnet-lite0", "knn", val_pred, f"k chosen on validation among {ks}")
+    return Rung("knn", f"k-NN on frozen features (k={best})", scores[best], time.perf_counter() - start, 0,
+                attach(head), architecture, "knn", val_pred, f"k chosen on validation among {ks}")
 
 
-def _stripped(backbone: nn.Module) -> nn.Module:
-    """A copy of the pretrained backbone without its head and without the input check."""
-    net = models.load_backbone(num_classes=0, check_inputs=False, pretrained=False)
-    net.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")})
-    return net.eval()
-
-
-def _with_head(backbone: nn.Module, head: nn.Linear) -> nn.Module:
-    net = models.load_backbone(num_classes=head.out_features, check_inputs=False, pretrained=False)
-    state = {k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")}
-    state |= {f"classifier.{k}": v for k, v in head.state_dict().items()}
-    net.load_state_dict(state)
-    return net.eval()
-
-
-def probe(backbone: nn.Module, train: features.Features, val: features.Features, seed: int) -> Rung:
+def probe(train: features.Features, val: features.Features, seed: int, attach: Callable[[nn.Module], nn.Module],
+          architecture: str) -> Rung:
     """A linear head on frozen features (features.train_head's defaults)."""
     start = time.perf_counter()
     head, _ = features.train_head(train, seed=seed)
     val_pred = predict(head, val.x).argmax(1)
     return Rung("probe", "linear probe on frozen features", _accuracy(val_pred, val.y), time.perf_counter() - start,
-                sum(p.numel() for p in head.parameters()), _with_head(backbone, head), "efficientnet-lite0", "linear",
-                val_pred)
+                sum(p.numel() for p in head.parameters()), attach(head), architecture, "linear", val_pred)
 
 
 def top_stages(backbone: nn.Module, bottoms: dict[str, features.Features], n_classes: int, epochs: int,
@@ -125,10 +136,7 @@ def top_stages(backbone: nn.Module, bottoms: dict[str, features.Features], n_cla
     """Fine-tune the stages above TOP_K (and a new head) on their cached inputs; keep the best epoch."""
     start = time.perf_counter()
     seed_everything(seed)
-    model = models.load_backbone(num_classes=n_classes, check_inputs=False, pretrained=False)
-    head_state = {k: v for k, v in model.state_dict().items() if k.startswith("classifier")}  # the new head
-    model.load_state_dict({k: v for k, v in backbone.state_dict().items() if not k.startswith("classifier")}
-                          | head_state)
+    model = _lite0_like(backbone, n_classes)
     freezing.freeze_stages(model, TOP_K)
     top = freezing.split(model, TOP_K).top
     history = fit(top, bottoms["train"], val=bottoms["val"], epochs=epochs, lr=5e-4, weight_decay=1e-4,
@@ -152,6 +160,47 @@ def scratch(train: DataSplit, val: DataSplit, transform: Callable, epochs: int, 
     return Rung("scratch", "small CNN from scratch", _accuracy(val_pred, val.y), time.perf_counter() - start,
                 freezing.count_parameters(model), model.eval(), "small-cnn", "linear", val_pred,
                 f"{len(history)} epochs, best epoch {best['epoch']}")
+
+
+def text_heads(encoder: nn.Module) -> Callable[[nn.Module], nn.Module]:
+    """head -> a copy of the pretrained text encoder with that head (textmodels.TextClassifier)."""
+    return lambda head: textmodels.TextClassifier(copy.deepcopy(encoder), head).eval()
+
+
+def top_layers_model(probe_rung: Rung) -> nn.Module:
+    """A copy of the linear probe's model (encoder and trained head) with only the encoder's top
+    TOP_LAYERS layers and the head trainable. Starting from the probe's head, not a random one,
+    spares the encoder's features the pull of a random head's early gradients."""
+    model = copy.deepcopy(probe_rung.model)
+    for p in model.parameters():
+        p.requires_grad = False
+    for part in (model.encoder.encoder.layer[-TOP_LAYERS:], model.head):
+        for p in part.parameters():
+            p.requires_grad = True
+    return model
+
+
+def top_layers(model: nn.Module, tokens: dict[str, dict], labels: dict[str, torch.Tensor], epochs: int,
+               seed: int) -> Rung:
+    """Fine-tune `model` (from `top_layers_model`) on tokenised texts; keep the best epoch."""
+    start = time.perf_counter()
+    seed_everything(seed)
+    history = fit(model, (tokens["train"], labels["train"]), val=(tokens["val"], labels["val"]), epochs=epochs,
+                  lr=1e-4, weight_decay=1e-2, batch_size=32, seed=seed, patience=max(2, epochs), monitor="val_acc")
+    best = max(history, key=lambda r: r["val_acc"])
+    val_pred = predict(model, tokens["val"], batch_size=64).argmax(1)
+    return Rung("top", f"fine-tuned top {TOP_LAYERS} encoder layers", _accuracy(val_pred, labels["val"]),
+                time.perf_counter() - start, freezing.count_parameters(model, trainable_only=True), model.eval(),
+                "minilm-l6", "linear", val_pred, f"{len(history)} epochs, best epoch {best['epoch']}")
+
+
+def tfidf(tokens: dict[str, dict], labels: dict[str, torch.Tensor], n_classes: int, tokenizer, seed: int) -> Rung:
+    """TF-IDF over word pieces + logistic regression: the from-scratch baseline for texts."""
+    net, val_pred, info = textmodels.fit_tfidf(tokens["train"], labels["train"], tokens["val"], labels["val"],
+                                              n_classes, len(tokenizer), tokenizer.all_special_ids, seed)
+    return Rung("scratch", "TF-IDF + logistic regression from scratch", _accuracy(val_pred, labels["val"]),
+                info["seconds"], int((net.linear.weight != 0).sum()) + n_classes, net, "tfidf", "linear", val_pred,
+                f"C={info['C']:g}, chosen on validation among {list(textmodels.TFIDF_C)}")
 
 
 def label_curve(train: features.Features, val: features.Features, fractions: Sequence[float],

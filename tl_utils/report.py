@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from . import copies, ladder
 from .data import SPLITS, DataSplit, Folder
+from .textfiles import TextTable
 
 if TYPE_CHECKING:
     from .advise import Advice
@@ -111,23 +112,43 @@ def _table(frame: pd.DataFrame, **formats: str) -> str:
     return shown.to_markdown()
 
 
-def write_report(advice: Advice, folder: Folder, splits: dict[str, DataSplit], probs: torch.Tensor) -> Path:
-    """Write report.md and figures/ into advice.out; returns the report's path."""
-    figures = advice.out / "figures"
+def _errors_list(test: DataSplit, probs: torch.Tensor, worst: list[int], width: int = 160) -> list[str]:
+    lines = []
+    for i in worst:
+        text = test.x[i] if len(test.x[i]) <= width else test.x[i][:width - 1] + "…"
+        lines.append(f"- {test.classes[test.y[i]]} → {test.classes[probs[i].argmax()]} ({probs[i].max():.0%}): "
+                     f"{text!r}")
+    return lines
+
+
+def write_report(advice: Advice, source: Folder | TextTable, splits: dict[str, DataSplit], probs: torch.Tensor,
+                 folder: Path | None = None) -> Path:
+    """Write report.md and figures/ into `folder` (default advice.out, where the report says the
+    model is); returns the report's path."""
+    folder = folder or advice.out
+    figures = folder / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     f = advice.findings
+    noun = f.noun
     parts = [f"# tl-advise report: {splits['train'].name}", "",
-             f"{len(folder.files)} images of {len(folder.classes)} classes, {advice.seconds:.0f} s in all.", "",
+             f"{len(f.names)} {noun}s of {len(source.classes)} classes, {advice.seconds:.0f} s in all.", "",
              "## Recommendation", "", *[f"- {line}" for line in advice.reasons], "",
              "## The data", "", *[f"- {line}" for line in f.lines()], "",
-             "Images per class and split, as used (copies of another split's images left out of validation and "
-             "test):", "", _used(splits, folder.classes).to_markdown(), ""]
+             f"{noun.capitalize()}s per class and split, as used (copies of another split's {noun}s left out of "
+             "validation and test):", "", _used(splits, source.classes).to_markdown(), ""]
+    if isinstance(source, TextTable):
+        parts += [f"Texts from column `{source.text_column}`, labels from column `{source.label_column}`"
+                  + (f" ({' and '.join(source.guessed)} column guessed)" if source.guessed else "") + "; splits "
+                  + ("from the file's `split` column." if source.fixed_splits else "made per class from a hash of "
+                     "each text."), ""]
     if f.skipped:
-        parts += ["Skipped files:", "", *[f"- `{s.path}`: {s.reason}" for s in f.skipped], ""]
+        what = "files" if noun == "image" else "rows"
+        parts += [f"Skipped {what}:", "", *[f"- `{s.path}`: {s.reason}" if noun == "image" else f"- {s}"
+                                             for s in f.skipped], ""]
     if f.copies:
-        splits_of = [SPLITS[c] for c in folder.codes]
+        splits_of = [SPLITS[c] for c in source.codes]
         parts += ["Copies (across splits first):", "",
-                  *[f"- {line}" for line in copies.describe(f.copies, f.names, splits_of)], ""]
+                  *[f"- {line}" for line in copies.describe(f.copies, f.names, splits_of, noun)], ""]
     if f.small:
         parts += [f"Images with a side under 32 pixels: {', '.join(f.names[i] for i in f.small[:20])}", ""]
     table = advice.table()
@@ -137,20 +158,23 @@ def write_report(advice: Advice, folder: Folder, splits: dict[str, DataSplit], p
     parts += ["", f"![label efficiency]({_curve_figure(advice, figures / 'label_efficiency.png')})", ""]
     test = splits["test"]
     if advice.test_acc is not None:
-        matrix = confusion(test.y, probs.argmax(1), len(folder.classes))
+        matrix = confusion(test.y, probs.argmax(1), len(source.classes))
         parts += ["## The chosen model on the test split (scored once)", "",
-                  f"{advice.chosen.name}: {advice.test_acc:.1%} on {len(test)} test images "
+                  f"{advice.chosen.name}: {advice.test_acc:.1%} on {len(test)} test {noun}s "
                   f"(± {ladder.interval(advice.test_acc, len(test)):.1%}).", "",
-                  f"![recall per class]({_recall_figure(matrix, folder.classes, figures / 'recall.png')})", "",
-                  f"![confusion matrix]({_confusion_figure(matrix, folder.classes, figures / 'confusion.png')})", ""]
+                  f"![recall per class]({_recall_figure(matrix, source.classes, figures / 'recall.png')})", "",
+                  f"![confusion matrix]({_confusion_figure(matrix, source.classes, figures / 'confusion.png')})", ""]
         worst = confident_errors(test.y, probs)
-        if worst:
+        if worst and test.is_text:
+            parts += ["The most confident mistakes (true → predicted):", "", *_errors_list(test, probs, worst), ""]
+        elif worst:
             parts += ["The most confident mistakes (true → predicted):", "",
                       f"![confident errors]({_errors_figure(test, probs, worst, figures / 'errors.png')})", ""]
     parts += ["## The saved model", "",
               f"`{advice.out / 'model'}`: model.safetensors and model.json (nothing pickled) and model.onnx. "
               f"onnxruntime's probabilities differ from PyTorch's by at most {advice.onnx_difference:.1e}.", "",
-              "```", f"tl-predict {advice.out / 'model'} photo.jpg", "```", ""]
-    report = advice.out / "report.md"
+              "```", f"tl-predict {advice.out / 'model'} {'photo.jpg' if noun == 'image' else 'new_texts.txt'}",
+              "```", ""]
+    report = folder / "report.md"
     report.write_text("\n".join(parts))
     return report

@@ -133,13 +133,16 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
 
 
+def quiet() -> bool:
+    """True when progress bars are off: TL_PROGRESS=0 (as in CI), or a process but the first under torchrun."""
+    return os.environ.get("TL_PROGRESS", "1") == "0" or os.environ.get("RANK", "0") != "0"
+
+
 def progress(iterable=None, **kwargs):
-    """A tqdm progress bar (off when the environment variable TL_PROGRESS is 0, as in CI, and in
-    every process but the first under torchrun)."""
+    """A tqdm progress bar, unless `quiet()`."""
     from tqdm.auto import tqdm
 
-    quiet = os.environ.get("TL_PROGRESS", "1") == "0" or os.environ.get("RANK", "0") != "0"  # torchrun: process 0 only
-    return tqdm(iterable, disable=quiet, leave=False, **kwargs)
+    return tqdm(iterable, disable=quiet(), leave=False, **kwargs)
 
 
 def describe_environment() -> dict[str, str]:

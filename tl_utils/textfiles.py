@@ -1,0 +1,195 @@
+"""A learner's texts and labels from a CSV or JSON-lines file (chapter 10, `tl-advise`).
+
+`read_table(path)` reads the file with Hugging Face `datasets` (nothing leaves the machine; its
+cache goes into a temporary folder, not yours), finds the text and label columns (given, or
+guessed by name and content, and said which), and keeps every row that has both: an empty text
+or a missing label is skipped and listed by row number (1 is the first row after the header).
+Labels may be strings or numbers; the class names are their sorted values. A column named
+`split` with train / val / test values (or training, valid, validation, testing) fixes the splits;
+otherwise they are made per class from a hash of each text (`data.split_by_name`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data import _SPLIT_NAMES, FOLDER_FRACTIONS, SPLITS, split_by_name
+
+__all__ = ["TextTable", "SkippedRow", "TextFileError", "read_table", "read_texts", "normalised", "FORMATS",
+           "TEXT_NAMES", "LABEL_NAMES"]
+
+FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+TEXT_NAMES = ("text", "texts", "sentence", "review", "content", "body", "document", "tweet", "comment", "message")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "y")
+SPLIT_COLUMN = "split"
+
+
+class TextFileError(ValueError):
+    """A text file the tool cannot work with; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row passed over, and why."""
+
+    row: int  # 1 = the first row after the header (the first line of a JSON-lines file)
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+
+@dataclass
+class TextTable:
+    """The usable rows of a file: texts, labels (indices into `classes`) and split codes."""
+
+    texts: list[str]
+    y: np.ndarray
+    classes: list[str]
+    codes: np.ndarray  # 0 train, 1 val, 2 test
+    fixed_splits: bool  # the file has a split column
+    rows: list[int]  # each text's row number in the file
+    text_column: str
+    label_column: str
+    guessed: list[str] = field(default_factory=list)  # which columns were guessed: "text", "label"
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+
+def _load(path: Path) -> dict[str, list]:
+    """The file's columns as lists, read by `datasets` with its cache in a temporary folder."""
+    import datasets
+
+    if path.suffix.lower() not in FORMATS:
+        raise TextFileError(f"{path} is neither CSV nor JSON lines: give a .csv, .tsv, .jsonl or .json file of texts "
+                            "and labels, or a folder of class subfolders of images.")
+    options = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        with tempfile.TemporaryDirectory() as cache:
+            table = datasets.load_dataset(FORMATS[path.suffix.lower()], data_files=str(path), split="train",
+                                          cache_dir=cache, keep_in_memory=True, **options)
+            return table.to_dict()
+    except Exception as error:  # pyarrow and pandas raise many kinds; all mean the same here
+        raise TextFileError(f"{path} cannot be read as {FORMATS[path.suffix.lower()].upper()}: "
+                            f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
+
+
+def _guess_text(columns: dict[str, list], exclude: set[str]) -> str | None:
+    names = [c for c in columns if c not in exclude]
+    for c in names:
+        if c.strip().lower() in TEXT_NAMES:
+            return c
+    strings = [c for c in names if any(isinstance(v, str) for v in columns[c])]
+    return max(strings, key=lambda c: np.mean([len(v) for v in columns[c] if isinstance(v, str)]), default=None)
+
+
+def _guess_label(columns: dict[str, list], exclude: set[str]) -> str | None:
+    names = [c for c in columns if c not in exclude]
+    for c in names:
+        if c.strip().lower() in LABEL_NAMES:
+            return c
+    distinct = {c: len({str(v) for v in columns[c] if not _missing(v)}) for c in names}
+    usable = [c for c in names if distinct[c] >= 2]
+    return min(usable, key=lambda c: distinct[c], default=None)
+
+
+def _class_name(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _sorted_classes(names: set[str]) -> list[str]:
+    numeric = all(re.fullmatch(r"-?\d+", n) for n in names)
+    return sorted(names, key=int) if numeric else sorted(names)
+
+
+def read_table(path: Path | str, text_column: str | None = None, label_column: str | None = None) -> TextTable:
+    """The texts and labels of a CSV / JSON-lines file; columns given, or guessed (see `guessed`)."""
+    path = Path(path).expanduser()
+    columns = _load(path)
+    if not columns or not any(columns.values()):
+        raise TextFileError(f"{path} has no rows: it needs a column of texts and a column of labels.")
+    for given, flag in ((text_column, "--text-column"), (label_column, "--label-column")):
+        if given is not None and given not in columns:
+            raise TextFileError(f"{path} has no column {given!r} ({flag}); its columns are {list(columns)}.")
+    guessed = []
+    exclude = {SPLIT_COLUMN} | {c for c in (text_column, label_column) if c}
+    if text_column is None:
+        text_column = _guess_text(columns, exclude)
+        if text_column is None:
+            raise TextFileError(f"{path}: no column holds texts (its columns are {list(columns)}); "
+                                "name one with --text-column.")
+        guessed.append("text")
+        exclude.add(text_column)
+    if label_column is None:
+        label_column = _guess_label(columns, exclude)
+        if label_column is None:
+            raise TextFileError(f"{path}: no column besides {text_column!r} holds labels (its columns are "
+                                f"{list(columns)}); name one with --label-column.")
+        guessed.append("label")
+    if text_column == label_column:
+        raise TextFileError(f"the text and label columns are both {text_column!r}: name two different columns.")
+
+    split_values = columns.get(SPLIT_COLUMN)
+    if split_values is not None:
+        unknown = sorted({str(v) for v in split_values if str(v).strip().lower() not in _SPLIT_NAMES})
+        if unknown:
+            raise TextFileError(f"{path}: column 'split' has values {unknown[:5]}; use train, val and test "
+                                "(or rename the column to use no fixed splits).")
+    keep, skipped = [], []
+    for i, (text, label) in enumerate(zip(columns[text_column], columns[label_column])):
+        if _missing(text):
+            skipped.append(SkippedRow(i + 1, "empty text"))
+        elif _missing(label):
+            skipped.append(SkippedRow(i + 1, f"no label in column {label_column!r}"))
+        else:
+            keep.append(i)
+    if not keep:
+        raise TextFileError(f"{path}: no row has both a text and a label ({len(skipped)} rows skipped).")
+    texts = [str(columns[text_column][i]).strip() for i in keep]
+    names = [_class_name(columns[label_column][i]) for i in keep]
+    classes = _sorted_classes(set(names))
+    y = np.array([classes.index(n) for n in names], dtype=np.int64)
+    if split_values is not None:
+        codes = np.array([SPLITS.index(_SPLIT_NAMES[str(split_values[i]).strip().lower()]) for i in keep], np.int8)
+    else:
+        codes = split_by_name(y, texts, FOLDER_FRACTIONS)
+    return TextTable(texts, y, classes, codes, split_values is not None, [i + 1 for i in keep], text_column,
+                     label_column, guessed, skipped)
+
+
+def read_texts(path: Path | str, column: str | None = None) -> list[tuple[str, str]]:
+    """[(where, text)] from a file of new texts, for predictions: a .txt file gives one text per
+    non-empty line ('file:line'); a CSV / JSON-lines file gives `column` ('file:row')."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is not a file: give text files (.txt: one text per line, or .csv/.jsonl)")
+    if path.suffix.lower() == ".txt":
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [(f"{path}:{i + 1}", line.strip()) for i, line in enumerate(lines) if line.strip()]
+    columns = _load(path)
+    if column not in columns:
+        column = _guess_text(columns, {SPLIT_COLUMN})
+        if column is None:
+            raise TextFileError(f"{path}: no column holds texts (its columns are {list(columns)}).")
+    return [(f"{path}:{i + 1}", str(t).strip()) for i, t in enumerate(columns[column]) if not _missing(t)]
+
+
+def normalised(text: str) -> str:
+    """The text as the copy check compares it: case folded, runs of spaces and punctuation made one space."""
+    return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
