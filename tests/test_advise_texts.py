@@ -57,7 +57,7 @@ def test_the_report_and_the_ladder_for_texts(advised):
     assert str(result.out / "model") in report and ".out-" not in report  # the final folder, not the temporary one
     assert [r.kind for r in result.rungs] == ["knn", "probe", "top", "scratch"]
     assert [r.architecture for r in result.rungs] == ["minilm-l6"] * 3 + ["tfidf"]
-    assert result.chosen is ladder.choose(result.rungs)
+    assert result.chosen is ladder.choose(result.rungs, order=ladder.TEXT_KINDS)  # TF-IDF first for texts
     assert any(line.startswith("Fine-tuning the top encoder layers") for line in result.reasons)
     assert any("TF-IDF + logistic regression baseline" in line for line in result.reasons)
 
@@ -71,6 +71,9 @@ def test_the_saved_text_model_reproduces_the_chosen_method_and_onnx_agrees(advis
     tokens = textmodels.tokenise(deploy.load_tokenizer(result.out / "model"), val)
     probs = deploy.probabilities(model, tokens)
     assert torch.equal(probs.argmax(1), result.chosen.val_pred)  # the method's own validation predictions
+    with torch.no_grad():
+        direct = result.chosen.model(**tokens)
+    assert torch.allclose(probs, direct if result.chosen.head == "knn" else direct.softmax(1), atol=1e-5)
     onnx = deploy.onnx_probabilities(result.out / "model" / "model.onnx", tokens)
     assert np.abs(onnx - probs.numpy()).max() < advise.ONNX_TOLERANCE and result.onnx_difference < advise.ONNX_TOLERANCE
 
@@ -88,27 +91,29 @@ def test_tl_predict_labels_texts_from_a_text_file_and_onnx_agrees(advised, tmp_p
     assert [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()] == [r[1] for r in rows]
 
 
-def test_tfidf_as_a_module_gives_scikit_learns_probabilities(encoder):
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_tfidf_as_a_module_gives_scikit_learns_probabilities(encoder, n_classes):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
     tokenizer, _ = encoder
     train, val = (data.load("rotten-tomatoes", s).subset(range(n)) for s, n in (("train", 200), ("val", 50)))
+    labels = {s: (d.y + (torch.arange(len(d)) % 3 == 0)) % n_classes for s, d in (("train", train), ("val", val))}
     tokens = {s: textmodels.tokenise(tokenizer, d.x) for s, d in (("train", train), ("val", val))}
-    net, val_pred, info = textmodels.fit_tfidf(tokens["train"], train.y, tokens["val"], val.y, 2, len(tokenizer),
-                                               tokenizer.all_special_ids)
-    special = set(tokenizer.all_special_ids)
-    pieces = {s: [[t for t in ids.tolist() if t not in special and t != 0] for ids in tokens[s]["input_ids"]]
-              for s in tokens}
-    vectorizer = TfidfVectorizer(analyzer=lambda p: p)
-    reference = LogisticRegression(C=info["C"], max_iter=2000).fit(vectorizer.fit_transform(pieces["train"]), train.y)
+    net, val_pred, info = textmodels.fit_tfidf(tokens["train"], labels["train"], tokens["val"], labels["val"],
+                                               n_classes, len(tokenizer), tokenizer.all_special_ids)
+    pieces = {s: tokenizer(list(d.x), add_special_tokens=False)["input_ids"] for s, d in (("train", train), ("val", val))}
+    vectorizer = TfidfVectorizer(analyzer=lambda p: p)  # the word pieces, straight from the tokenizer
+    reference = LogisticRegression(C=info["C"], max_iter=2000).fit(vectorizer.fit_transform(pieces["train"]),
+                                                                   labels["train"])
     expected = reference.predict_proba(vectorizer.transform(pieces["val"]))
     with torch.no_grad():
         probs = net(**tokens["val"]).softmax(1)
-    assert np.abs(probs.numpy() - expected).max() < 1e-4
+    assert probs.shape == (50, n_classes) and np.abs(probs.numpy() - expected).max() < 1e-4
     assert torch.equal(val_pred, probs.argmax(1))
-    with pytest.raises(ValueError, match=r"class\(es\) \[2\] have no training text"):
-        textmodels.fit_tfidf(tokens["train"], train.y, tokens["val"], val.y, 3, len(tokenizer), [])
+    with pytest.raises(ValueError, match=rf"class\(es\) \[{n_classes}\] have no training text"):
+        textmodels.fit_tfidf(tokens["train"], labels["train"], tokens["val"], labels["val"], n_classes + 1,
+                             len(tokenizer), [])
 
 
 def test_text_models_save_load_and_export_with_their_tokenizer(encoder, tmp_path):
@@ -118,7 +123,7 @@ def test_text_models_save_load_and_export_with_their_tokenizer(encoder, tmp_path
     x = features.Features(features.embed_texts(tokenizer, bert, train.x), train.y, train.classes, tmp_path, False, 0)
     knn = ladder.knn(x, x, ladder.text_heads(bert), "minilm-l6")
     tfidf, _, _ = textmodels.fit_tfidf(tokens, train.y, tokens, train.y, 2, len(tokenizer), tokenizer.all_special_ids)
-    for name, net, head, onnx in (("knn", knn.model, "knn", False), ("tfidf", tfidf, "linear", True)):
+    for name, net, head, onnx in (("knn", knn.model, "knn", True), ("tfidf", tfidf, "linear", True)):
         model, config = deploy.deployable_text(net, architecture="tfidf" if name == "tfidf" else "minilm-l6",
                                                head=head, classes=train.classes, max_length=128)
         folder = deploy.save(model, config, tmp_path / name, onnx=onnx, tokenizer=tokenizer)
@@ -128,7 +133,7 @@ def test_text_models_save_load_and_export_with_their_tokenizer(encoder, tmp_path
             gap = np.abs(deploy.onnx_probabilities(folder / "model.onnx", tokens) - deploy.probabilities(model, tokens)
                          .numpy()).max()
             assert gap < advise.ONNX_TOLERANCE
-    assert torch.equal(deploy.probabilities(knn.model and deploy.load(tmp_path / "knn")[0], tokens).argmax(1),
+    assert torch.equal(deploy.probabilities(deploy.load(tmp_path / "knn")[0], tokens).argmax(1),
                        train.y)  # each training text is its own nearest neighbour
     with pytest.raises(ValueError, match="needs its tokenizer"):
         deploy.save(model, config, tmp_path / "none")

@@ -53,10 +53,25 @@ def test_labels_as_numbers_sort_as_numbers_and_floats_read_as_integers(tmp_path)
 
 
 def test_a_split_column_fixes_the_splits_in_any_case_and_bad_values_are_named(tmp_path):
-    table = textfiles.read_table(_csv(tmp_path / "a.csv", "text,label,split\na,x,Training\nb,y,valid\nc,x,TEST\n"))
-    assert table.fixed_splits and table.codes.tolist() == [0, 1, 2]
-    with pytest.raises(textfiles.TextFileError, match=r"column 'split' has values \['dev'\]"):
+    table = textfiles.read_table(_csv(tmp_path / "a.csv", "text,label,Split\na,x,Training\nb,y,valid\nc,x,TEST\n"
+                                                          ",x,\n"))  # a skipped row needs no split
+    assert table.fixed_splits and table.codes.tolist() == [0, 1, 2] and table.label_column == "label"
+    with pytest.raises(textfiles.TextFileError, match=r"column 'split' has values \['dev'\] \(rows \[2\]\)"):
         textfiles.read_table(_csv(tmp_path / "b.csv", "text,label,split\na,x,train\nb,y,dev\n"))
+    with pytest.raises(textfiles.TextFileError, match=r"values \['None'\] \(rows \[1\]\)"):
+        textfiles.read_table(_csv(tmp_path / "c.csv", "text,label,split\na,x,\nb,y,test\n"))
+
+
+def test_na_none_and_null_are_texts_and_labels_not_missing_values(tmp_path):
+    table = textfiles.read_table(_csv(tmp_path / "a.csv", "text,label\nNA,None\nnull,b\n12,NA\n"))
+    assert table.texts == ["NA", "null", "12"] and table.classes == ["NA", "None", "b"] and not table.skipped
+
+
+def test_a_list_as_a_label_is_refused(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(json.dumps({"text": f"t{i}", "label": ["a", "b"]}) for i in range(3)))
+    with pytest.raises(textfiles.TextFileError, match="not a list"):
+        textfiles.read_table(path)
 
 
 def test_without_a_split_column_texts_are_split_by_a_hash_of_their_words(tmp_path):
@@ -81,6 +96,15 @@ def test_bad_files_get_a_message_that_says_what_to_change(tmp_path, name, text, 
     assert message in str(error.value)
 
 
+def test_every_copy_in_a_later_split_is_left_out_however_many_there_are(tmp_path):
+    table = textfiles.read_table(_csv(tmp_path / "a.csv", "text,label,split\n" + "".join([
+        "Same words,p,test\n", "same words!,p,val\n", "SAME WORDS,p,train\n", "other,n,train\n", "x,n,val\n",
+        "y,p,test\n"])))
+    found = checks.check_texts(table)
+    assert found.left_out == [0, 1]  # the test and val copies; training keeps its own
+    assert checks.without_leaks(table, found).tolist() == [-1, -1, 0, 0, 1, 2]
+
+
 def test_copies_ignore_case_and_punctuation_and_the_later_split_loses_its_copy(tmp_path):
     table = textfiles.read_table(_csv(tmp_path / "a.csv", "text,label,split\n" + "".join([
         "A great film!,p,train\n", "a great   film,p,test\n", "dull,n,train\n", "Dull.,n,train\n", "fine,p,val\n",
@@ -100,6 +124,8 @@ def test_new_texts_for_predictions_come_one_per_line_or_from_a_column(tmp_path):
     assert [t for _, t in textfiles.read_texts(path, "review")] == ["good", "bad"]
     with pytest.raises(FileNotFoundError, match="is not a file"):
         textfiles.read_texts(tmp_path / "gone.txt")
+    with pytest.raises(textfiles.TextFileError, match="no column 'text', the one the model was trained on"):
+        textfiles.read_texts(path, "text")  # never another column in its place
 
 
 def test_tab_separated_files_read_too(tmp_path):

@@ -98,6 +98,7 @@ class _Prepared:
     skipped: dict[str, str]
     inputs: Callable[[str], torch.Tensor | dict]  # split name -> what the deployed model takes
     deployable: Callable[[ladder.Rung], tuple[torch.nn.Module, dict]]
+    order: tuple[str, ...] = ladder.KINDS  # the ladder's order for `ladder.choose`
     tokenizer: object = None
 
 
@@ -109,6 +110,10 @@ def _split(source: Folder | textfiles.TextTable, findings: checks.Findings, x, n
         keep = codes >= 0
         codes[keep] = split_by_name(source.y[keep], [n for n, k in zip(names, keep) if k], (0.8, 0.2, 0.0),
                                     codes[keep] == 2)
+        leaks, left_out = checks.leaked(findings.copies, codes)  # copies within train may now straddle train/val
+        findings.leaks += [c for c in leaks if c not in findings.leaks]
+        findings.left_out = sorted(set(findings.left_out) | set(left_out))
+        codes[left_out] = -1
     y = torch.from_numpy(source.y)
     splits = {s: DataSplit([x[i] for i in np.flatnonzero(codes == c)] if isinstance(x, list) else x[codes == c],
                            y[codes == c], source.classes, name, s) for c, s in enumerate(SPLITS)}
@@ -265,7 +270,8 @@ def _texts(path: Path, text_column: str | None, label_column: str | None, seed: 
                                       classes=table.classes, max_length=textmodels.MAX_LENGTH,
                                       text_column=table.text_column)
 
-    return _Prepared(table, findings, splits, rungs, curve, skipped, lambda s: tokens[s], deployable, tokenizer)
+    return _Prepared(table, findings, splits, rungs, curve, skipped, lambda s: tokens[s], deployable, ladder.TEXT_KINDS,
+                     tokenizer)
 
 
 def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 5.0, size: int = 64,
@@ -286,7 +292,8 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
                           "or JSON-lines file of texts and labels.")
     if size < 32:
         raise AdviseError(f"--size {size} is too small: the backbone needs at least 32 pixels (64 or more).")
-    out = (Path(out) if out is not None else Path.cwd() / f"{path.resolve().stem}-advice").expanduser().resolve()
+    name = path.resolve().stem if path.is_file() else path.resolve().name  # reviews.csv -> reviews-advice
+    out = (Path(out) if out is not None else Path.cwd() / f"{name}-advice").expanduser().resolve()
     if out == path.resolve() or path.resolve() in out.parents:
         raise AdviseError(f"--out {out} is inside {path}: the next run would read the report as a class; "
                           "choose a folder outside it.")
@@ -302,7 +309,7 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
         log(f"  skipped {name}: {why}")
     splits, noun = run.splits, run.findings.noun
 
-    chosen = ladder.choose(run.rungs)
+    chosen = ladder.choose(run.rungs, order=run.order)
     reasons = recommend(run.rungs, chosen, splits["val"].y, run.curve, run.skipped, noun)
     log("[4/5] " + reasons[0])
 
@@ -369,7 +376,7 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
 
     lines = [f"Use the {chosen.name}: {chosen.val_acc:.1%} on validation (± {ladder.interval(chosen.val_acc, n_val):.1%}"
              f"), trained in {chosen.seconds:.1f} s" + ("." if chosen is best else
-             f", within {_points(ladder.TOLERANCE)} of the best ({best.name}, {best.val_acc:.1%}), which trains more.")]
+             f", within {_points(ladder.TOLERANCE)} of the best ({best.name}, {best.val_acc:.1%}), which costs more to train or to run.")]
     if top is not None and probe is not None:
         gain, noise = compare(top, probe)
         if gain > noise:

@@ -19,7 +19,7 @@ import torch
 from . import copies, textfiles, textmodels
 from .data import SPLITS, Folder
 
-__all__ = ["Findings", "check_folder", "check_texts", "without_leaks", "counts", "MIN_SIDE", "MIN_PER_SPLIT", "ADVISED_PER_CLASS",
+__all__ = ["Findings", "check_folder", "check_texts", "text_copies", "leaked", "without_leaks", "counts", "MIN_SIDE", "MIN_PER_SPLIT", "ADVISED_PER_CLASS",
            "ADVISED_VAL"]
 
 MIN_SIDE = 32  # pixels: smaller images are upscaled to the input size and mostly blur
@@ -85,43 +85,55 @@ def counts(labels: np.ndarray, codes: np.ndarray, classes: list[str]) -> pd.Data
     return table
 
 
+def leaked(found: list[copies.Copy], codes: np.ndarray) -> tuple[list[copies.Copy], list[int]]:
+    """(the copies across splits, the examples to leave out of evaluation): of each pair across
+    splits, the one in the later split (val after train, test after both); codes of -1 (already
+    left out) do not count."""
+    leaks = [c for c in found if min(codes[c.first], codes[c.second]) >= 0 and codes[c.first] != codes[c.second]]
+    return leaks, sorted({max((c.first, c.second), key=lambda i: codes[i]) for c in leaks})
+
+
+def _findings(y: np.ndarray, codes: np.ndarray, classes: list[str], fixed_splits: bool, found: list[copies.Copy],
+              skipped: list, small: list[int], names: list[str], noun: str) -> Findings:
+    table = counts(y, codes, classes)
+    train_counts = table["train"].to_numpy()
+    leaks, left_out = leaked(found, codes)
+    needed = ["train", "val", "test"] if (table["val"] > 0).any() or not fixed_splits else ["train", "test"]
+    thin = [cls for cls in classes if (table.loc[cls, needed] < MIN_PER_SPLIT).any()]
+    few = [cls for cls in classes if table.loc[cls, "train"] < ADVISED_PER_CLASS]
+    return Findings(table, float(train_counts.max() / max(train_counts.min(), 1)), list(skipped), small, found, leaks,
+                    left_out, thin, few, names, noun=noun)
+
+
 def check_folder(folder: Folder) -> Findings:
     """Run every check on a folder read by `data.read_folder`."""
-    table = counts(folder.y, folder.codes, folder.classes)
-    train_counts = table["train"].to_numpy()
-    imbalance = float(train_counts.max() / max(train_counts.min(), 1))
     found = copies.find_copies(torch.from_numpy(folder.x), folder.files)
-    leaks = [c for c in found if folder.codes[c.first] != folder.codes[c.second]]
-    left_out = sorted({max((c.first, c.second), key=lambda i: folder.codes[i]) for c in leaks})
-    needed = ["train", "val", "test"] if (table["val"] > 0).any() or not folder.fixed_splits else ["train", "test"]
-    thin = [cls for cls in folder.classes if (table.loc[cls, needed] < MIN_PER_SPLIT).any()]
-    few = [cls for cls in folder.classes if table.loc[cls, "train"] < ADVISED_PER_CLASS]
     small = [int(i) for i in np.flatnonzero(folder.sizes.min(axis=1) < MIN_SIDE)]
-    return Findings(table, imbalance, list(folder.skipped), small, found, leaks, left_out, thin, few,
-                    [str(f) for f in folder.files])
+    return _findings(folder.y, folder.codes, folder.classes, folder.fixed_splits, found, folder.skipped, small,
+                     [str(f) for f in folder.files], "image")
+
+
+def text_copies(texts: list[str], codes: np.ndarray) -> list[copies.Copy]:
+    """Texts equal once case, spaces and punctuation are set aside (textfiles.normalised). Each
+    group of equal texts gives one pair per member after the first, with the member of the
+    earliest split (train, then val, then test): so every member in a later split is paired
+    with it, however many copies there are."""
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        groups.setdefault(textfiles.normalised(text), []).append(i)
+    found = []
+    for members in groups.values():
+        anchor = min(members, key=lambda i: (codes[i], i))
+        found += [copies.Copy(min(anchor, i), max(anchor, i), 1.0, texts[anchor] == texts[i])
+                  for i in members if i != anchor]
+    return sorted(found, key=lambda c: (c.first, c.second))
 
 
 def check_texts(table: textfiles.TextTable) -> Findings:
-    """The same checks on the texts of a file: copies are texts equal once case, spaces and
-    punctuation are set aside (textfiles.normalised); no size check."""
+    """The same checks on the texts of a file, copies by `text_copies`; no size check."""
     codes = np.asarray(table.codes)
-    counted = counts(table.y, codes, table.classes)
-    train_counts = counted["train"].to_numpy()
-    first: dict[str, int] = {}
-    found = []
-    for i, text in enumerate(table.texts):
-        key = textfiles.normalised(text)
-        if key in first:
-            found.append(copies.Copy(first[key], i, 1.0, table.texts[first[key]] == text))
-        else:
-            first[key] = i
-    leaks = [c for c in found if codes[c.first] != codes[c.second]]
-    left_out = sorted({max((c.first, c.second), key=lambda i: codes[i]) for c in leaks})
-    needed = ["train", "val", "test"] if (counted["val"] > 0).any() or not table.fixed_splits else ["train", "test"]
-    thin = [cls for cls in table.classes if (counted.loc[cls, needed] < MIN_PER_SPLIT).any()]
-    few = [cls for cls in table.classes if counted.loc[cls, "train"] < ADVISED_PER_CLASS]
-    return Findings(counted, float(train_counts.max() / max(train_counts.min(), 1)), list(table.skipped), [], found,
-                    leaks, left_out, thin, few, [f"row {r}" for r in table.rows], noun="text")
+    return _findings(table.y, codes, table.classes, table.fixed_splits, text_copies(table.texts, codes),
+                     table.skipped, [], [f"row {r}" for r in table.rows], "text")
 
 
 def without_leaks(folder: Folder, findings: Findings) -> np.ndarray:

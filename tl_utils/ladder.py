@@ -27,13 +27,14 @@ from .train import fit, predict
 
 __all__ = ["Rung", "interval", "paired_interval", "knn", "probe", "lite0_heads", "text_heads", "top_stages",
            "top_layers_model", "top_layers", "scratch", "tfidf", "label_curve", "choose", "TOP_K", "TOP_STAGES", "TOP_LAYERS", "KINDS",
-           "TOLERANCE"]
+           "TEXT_KINDS", "TOLERANCE"]
 
 TOP_K = 7  # frozen stages of Lite0's 9 when fine-tuning the top (chapter 3's light fine-tuning)
 TOP_STAGES = 2  # = 9 - TOP_K, the stages that train
 TOP_LAYERS = 2  # of the text encoder's 6 layers, the ones that train
 KNN_K = (1, 3, 5, 10)
-KINDS = ("knn", "probe", "top", "scratch")  # the ladder, from the least training to the most
+KINDS = ("knn", "probe", "top", "scratch")  # the ladder for images, from the least training to the most
+TEXT_KINDS = ("scratch", "knn", "probe", "top")  # for texts TF-IDF is the cheapest to train and to run: first
 TOLERANCE = 0.01  # `choose` takes the first method on the ladder within this of the best
 Z = 1.96  # 95% intervals
 
@@ -220,9 +221,9 @@ def label_curve(train: features.Features, val: features.Features, fractions: Seq
     return rows
 
 
-def choose(rungs: Sequence[Rung], tolerance: float = TOLERANCE) -> Rung:
-    """The first method on the ladder (KINDS: the least training first) within `tolerance` of
-    the best validation accuracy. A fixed order, not measured seconds, so a tie always goes the
-    same way."""
+def choose(rungs: Sequence[Rung], tolerance: float = TOLERANCE, order: Sequence[str] = KINDS) -> Rung:
+    """The first method on the ladder (`order`: KINDS for images, TEXT_KINDS for texts, the
+    cheapest first) within `tolerance` of the best validation accuracy. A fixed order, not
+    measured seconds, so a tie always goes the same way."""
     best = max(r.val_acc for r in rungs)
-    return min((r for r in rungs if r.val_acc >= best - tolerance), key=lambda r: KINDS.index(r.kind))
+    return min((r for r in rungs if r.val_acc >= best - tolerance), key=lambda r: order.index(r.kind))

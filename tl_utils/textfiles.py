@@ -38,7 +38,7 @@ class TextFileError(ValueError):
 class SkippedRow:
     """A row passed over, and why."""
 
-    row: int  # 1 = the first row after the header (the first line of a JSON-lines file)
+    row: int  # the record's number, 1 = the first after the header (blank lines are not counted)
     reason: str
 
     def __str__(self) -> str:
@@ -68,7 +68,9 @@ def _load(path: Path) -> dict[str, list]:
     if path.suffix.lower() not in FORMATS:
         raise TextFileError(f"{path} is neither CSV nor JSON lines: give a .csv, .tsv, .jsonl or .json file of texts "
                             "and labels, or a folder of class subfolders of images.")
-    options = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    options = {}
+    if FORMATS[path.suffix.lower()] == "csv":  # only empty cells are missing: "NA", "None" or "null" are texts
+        options = {"keep_default_na": False, "na_values": [""]} | ({"sep": "\t"} if path.suffix.lower() == ".tsv" else {})
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
@@ -108,6 +110,8 @@ def _guess_label(columns: dict[str, list], exclude: set[str]) -> str | None:
 
 
 def _class_name(value) -> str:
+    if isinstance(value, (list, dict)):
+        raise TextFileError(f"a label is {value!r}: each row needs one label (a word or a number), not a list")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
@@ -128,7 +132,8 @@ def read_table(path: Path | str, text_column: str | None = None, label_column: s
         if given is not None and given not in columns:
             raise TextFileError(f"{path} has no column {given!r} ({flag}); its columns are {list(columns)}.")
     guessed = []
-    exclude = {SPLIT_COLUMN} | {c for c in (text_column, label_column) if c}
+    split_column = next((c for c in columns if c.strip().lower() == SPLIT_COLUMN), None)
+    exclude = {split_column} | {c for c in (text_column, label_column) if c}
     if text_column is None:
         text_column = _guess_text(columns, exclude)
         if text_column is None:
@@ -145,12 +150,6 @@ def read_table(path: Path | str, text_column: str | None = None, label_column: s
     if text_column == label_column:
         raise TextFileError(f"the text and label columns are both {text_column!r}: name two different columns.")
 
-    split_values = columns.get(SPLIT_COLUMN)
-    if split_values is not None:
-        unknown = sorted({str(v) for v in split_values if str(v).strip().lower() not in _SPLIT_NAMES})
-        if unknown:
-            raise TextFileError(f"{path}: column 'split' has values {unknown[:5]}; use train, val and test "
-                                "(or rename the column to use no fixed splits).")
     keep, skipped = [], []
     for i, (text, label) in enumerate(zip(columns[text_column], columns[label_column])):
         if _missing(text):
@@ -161,6 +160,14 @@ def read_table(path: Path | str, text_column: str | None = None, label_column: s
             keep.append(i)
     if not keep:
         raise TextFileError(f"{path}: no row has both a text and a label ({len(skipped)} rows skipped).")
+    split_values = columns[split_column] if split_column else None
+    if split_values is not None:
+        unknown = sorted({str(split_values[i]).strip() for i in keep
+                          if str(split_values[i]).strip().lower() not in _SPLIT_NAMES})
+        if unknown:
+            rows = [i + 1 for i in keep if str(split_values[i]).strip() in unknown][:5]
+            raise TextFileError(f"{path}: column {split_column!r} has values {unknown[:5]} (rows {rows}); use train, "
+                                "val and test in every row (or rename the column to use no fixed splits).")
     texts = [str(columns[text_column][i]).strip() for i in keep]
     names = [_class_name(columns[label_column][i]) for i in keep]
     classes = _sorted_classes(set(names))
@@ -183,7 +190,10 @@ def read_texts(path: Path | str, column: str | None = None) -> list[tuple[str, s
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         return [(f"{path}:{i + 1}", line.strip()) for i, line in enumerate(lines) if line.strip()]
     columns = _load(path)
-    if column not in columns:
+    if column is not None and column not in columns:
+        raise TextFileError(f"{path} has no column {column!r}, the one the model was trained on; its columns are "
+                            f"{list(columns)}.")
+    if column is None:
         column = _guess_text(columns, {SPLIT_COLUMN})
         if column is None:
             raise TextFileError(f"{path}: no column holds texts (its columns are {list(columns)}).")
