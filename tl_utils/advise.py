@@ -163,6 +163,14 @@ def _epochs_that_fit(model: torch.nn.Module, sample: tuple, n_train: int, n_val:
     return max(0, min(cap, int(seconds // per_epoch))), per_epoch
 
 
+def _frozen(pooled: dict[str, features.Features], attach: Callable, architecture: str,
+            seed: int) -> tuple[list[ladder.Rung], list[dict]]:
+    """The rungs on frozen features (k-NN, linear probe) and the label-efficiency curve."""
+    rungs = [ladder.knn(pooled["train"], pooled["val"], attach, architecture),
+             ladder.probe(pooled["train"], pooled["val"], seed, attach, architecture)]
+    return rungs, ladder.label_curve(pooled["train"], pooled["val"], CURVE_FRACTIONS, seed)
+
+
 def _skip_reason(per_epoch: float, flag: str) -> str:
     return f"one epoch takes about {per_epoch:.0f} s, over the budget" if per_epoch else f"{flag} 0"
 
@@ -187,10 +195,7 @@ def _images(path: Path, size: int, seed: int, start: float, minutes: float, top_
                for s in ("train", "val")}  # the top stages' inputs, cached like the features
 
     log("[3/5] the ladder: k-NN, linear probe, fine-tuning the top stages, a small CNN from scratch")
-    attach = ladder.lite0_heads(backbone)
-    rungs = [ladder.knn(pooled["train"], pooled["val"], attach, "efficientnet-lite0"),
-             ladder.probe(pooled["train"], pooled["val"], seed, attach, "efficientnet-lite0")]
-    curve = ladder.label_curve(pooled["train"], pooled["val"], CURVE_FRACTIONS, seed)
+    rungs, curve = _frozen(pooled, ladder.lite0_heads(backbone), "efficientnet-lite0", seed)
     skipped: dict[str, str] = {}
     sample = slice(0, min(32, len(splits["train"])))
     epochs, per_epoch = top_epochs, 0.0
@@ -245,10 +250,7 @@ def _texts(path: Path, text_column: str | None, label_column: str | None, seed: 
                                      d.y, d.classes, path, False, 0.0) for s, d in splits.items() if len(d)}
 
     log("[3/5] the ladder: k-NN, linear probe, fine-tuning the top encoder layers, TF-IDF from scratch")
-    attach = ladder.text_heads(encoder)
-    rungs = [ladder.knn(embedded["train"], embedded["val"], attach, "minilm-l6"),
-             ladder.probe(embedded["train"], embedded["val"], seed, attach, "minilm-l6")]
-    curve = ladder.label_curve(embedded["train"], embedded["val"], CURVE_FRACTIONS, seed)
+    rungs, curve = _frozen(embedded, ladder.text_heads(encoder), "minilm-l6", seed)
     skipped: dict[str, str] = {}
     top = ladder.top_layers_model(rungs[1])
     epochs, per_epoch = top_epochs, 0.0
@@ -350,6 +352,10 @@ def _is_advice(folder: Path) -> bool:
     return (folder / "report.md").is_file() and (folder / "model" / "model.json").is_file()
 
 
+def _within(difference: float, noise: float) -> bool:
+    return difference <= noise
+
+
 def _points(x: float) -> str:
     return f"{100 * x:.1f} points"
 
@@ -405,7 +411,7 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
                    f", within the noise (± {_points(noise)}): this validation split cannot tell whether more labels "
                    "would help.")
         lines.append(f"The probe gained {_points(gain)} from {half['fraction']:.0%} to all of the labels" + verdict)
-    close = [r for r in rungs if r is not best and compare(best, r)[0] <= compare(best, r)[1]]
+    close = [r for r in rungs if r is not best and _within(*compare(best, r))]
     if close or n_val < ADVISED_VAL:
         names = ", ".join(r.name for r in close) or "none"
         advised = f" (at least {ADVISED_VAL} are advised)" if n_val < ADVISED_VAL else ""

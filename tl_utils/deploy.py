@@ -67,20 +67,34 @@ class KNNHead(nn.Module):
         return votes / votes.sum(dim=1, keepdim=True)
 
 
-class Deployed(nn.Module):
-    """uint8 images (N, 3, S, S) -> class probabilities: scaling, normalisation and the network."""
+def _outputs(head: str) -> str:
+    """What a network with this head returns: a k-NN vote gives probabilities, a linear head logits."""
+    return "probabilities" if head == "knn" else "logits"
 
-    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], outputs: str):
+
+class _Classifier(nn.Module):
+    """A network whose outputs (`outputs`: "logits" or "probabilities") become probabilities."""
+
+    def __init__(self, net: nn.Module, outputs: str):
         super().__init__()
         if outputs not in ("logits", "probabilities"):
             raise ValueError(f"outputs must be 'logits' or 'probabilities', got {outputs!r}")
         self.net, self.outputs = net, outputs
+
+    def probabilities(self, out: torch.Tensor) -> torch.Tensor:
+        return out.softmax(dim=1) if self.outputs == "logits" else out
+
+
+class Deployed(_Classifier):
+    """uint8 images (N, 3, S, S) -> class probabilities: scaling, normalisation and the network."""
+
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], outputs: str):
+        super().__init__(net, outputs)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.net((images.float() / 255.0 - self.mean) / self.std)
-        return out.softmax(dim=1) if self.outputs == "logits" else out
+        return self.probabilities(self.net((images.float() / 255.0 - self.mean) / self.std))
 
 
 class BackboneWithKNN(nn.Module):
@@ -94,18 +108,18 @@ class BackboneWithKNN(nn.Module):
         return self.head(self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True))
 
 
-class DeployedText(nn.Module):
+class DeployedText(_Classifier):
     """input_ids, attention_mask (N, T) -> class probabilities."""
 
-    def __init__(self, net: nn.Module, outputs: str):
-        super().__init__()
-        if outputs not in ("logits", "probabilities"):
-            raise ValueError(f"outputs must be 'logits' or 'probabilities', got {outputs!r}")
-        self.net, self.outputs = net, outputs
-
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.net(input_ids, attention_mask)
-        return out.softmax(dim=1) if self.outputs == "logits" else out
+        return self.probabilities(self.net(input_ids, attention_mask))
+
+
+def _empty_knn(config: dict, width: int) -> KNNHead:
+    """A KNNHead of the saved shape, its bank of features to be loaded."""
+    examples = config["knn_examples"]
+    return KNNHead(torch.zeros(examples, width), torch.zeros(examples, dtype=torch.long), len(config["classes"]),
+                   config["knn_k"])
 
 
 def _build_text(config: dict, folder: Path) -> DeployedText:
@@ -118,10 +132,9 @@ def _build_text(config: dict, folder: Path) -> DeployedText:
 
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder / TEXT_FOLDER))
         width = encoder.config.hidden_size
-        head = (KNNHead(torch.zeros(config["knn_examples"], width), torch.zeros(config["knn_examples"], dtype=torch.long),
-                        n, config["knn_k"]) if config["head"] == "knn" else nn.Linear(width, n))
+        head = _empty_knn(config, width) if config["head"] == "knn" else nn.Linear(width, n)
         net = textmodels.TextClassifier(encoder, head)
-    return DeployedText(net, "probabilities" if config["head"] == "knn" else "logits").eval()
+    return DeployedText(net, _outputs(config["head"])).eval()
 
 
 def _build(config: dict, folder: Path) -> Deployed | DeployedText:
@@ -133,26 +146,23 @@ def _build(config: dict, folder: Path) -> Deployed | DeployedText:
         net = models.small_cnn(n, in_channels=3)
     elif config["head"] == "knn":
         backbone = models.load_backbone(config["architecture"], num_classes=0, check_inputs=False, pretrained=False)
-        bank = torch.zeros(config["knn_examples"], backbone.num_features)
-        net = BackboneWithKNN(backbone, KNNHead(bank, torch.zeros(len(bank), dtype=torch.long), n, config["knn_k"]))
+        net = BackboneWithKNN(backbone, _empty_knn(config, backbone.num_features))
     else:
         net = models.load_backbone(config["architecture"], num_classes=n, check_inputs=False, pretrained=False)
-    outputs = "probabilities" if config["head"] == "knn" else "logits"
-    return Deployed(net, config["mean"], config["std"], outputs).eval()
+    return Deployed(net, config["mean"], config["std"], _outputs(config["head"])).eval()
 
 
 def deployable(net: nn.Module, *, architecture: str, head: str, classes: Sequence[str], size: int,
-               mean: Sequence[float], std: Sequence[float], knn_k: int | None = None) -> tuple[Deployed, dict]:
+               mean: Sequence[float], std: Sequence[float]) -> tuple[Deployed, dict]:
     """(module, config) for `save`: `net` maps normalised images to logits (or, for a k-NN head,
-    is a backbone with `num_classes=0` whose features feed a KNNHead given as `knn_k` + buffers)."""
+    is a BackboneWithKNN)."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     config = {"format": FORMAT, "architecture": architecture, "head": head, "classes": list(classes),
               "size": int(size), "mean": [float(v) for v in mean], "std": [float(v) for v in std]}
     if head == "knn":
         config |= {"knn_k": net.head.k, "knn_examples": len(net.head.bank)}
-    outputs = "probabilities" if head == "knn" else "logits"
-    return Deployed(net, mean, std, outputs).eval(), config
+    return Deployed(net, mean, std, _outputs(head)).eval(), config
 
 
 def deployable_text(net: nn.Module, *, architecture: str, head: str, classes: Sequence[str], max_length: int,
@@ -167,7 +177,7 @@ def deployable_text(net: nn.Module, *, architecture: str, head: str, classes: Se
         config |= {"knn_k": net.head.k, "knn_examples": len(net.head.bank)}
     if architecture == "tfidf":
         config["vocabulary"] = len(net.idf)
-    return DeployedText(net, "probabilities" if head == "knn" else "logits").eval(), config
+    return DeployedText(net, _outputs(head)).eval(), config
 
 
 def save(model: Deployed | DeployedText, config: dict, folder: Path | str, *, onnx: bool = True,

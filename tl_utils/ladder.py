@@ -200,7 +200,7 @@ def tfidf(tokens: dict[str, dict], labels: dict[str, torch.Tensor], n_classes: i
     net, val_pred, info = textmodels.fit_tfidf(tokens["train"], labels["train"], tokens["val"], labels["val"],
                                               n_classes, len(tokenizer), tokenizer.all_special_ids, seed)
     return Rung("scratch", "TF-IDF + logistic regression from scratch", _accuracy(val_pred, labels["val"]),
-                info["seconds"], int((net.linear.weight != 0).sum()) + n_classes, net, "tfidf", "linear", val_pred,
+                info["seconds"], info["parameters"], net, "tfidf", "linear", val_pred,
                 f"C={info['C']:g}, chosen on validation among {list(textmodels.TFIDF_C)}")
 
 

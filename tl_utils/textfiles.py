@@ -90,20 +90,23 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
 
 
+def _named(names: list[str], usual: tuple[str, ...]) -> str | None:
+    """The first column whose name, in any case, is one of the usual names."""
+    return next((c for c in names if c.strip().lower() in usual), None)
+
+
 def _guess_text(columns: dict[str, list], exclude: set[str]) -> str | None:
     names = [c for c in columns if c not in exclude]
-    for c in names:
-        if c.strip().lower() in TEXT_NAMES:
-            return c
+    if _named(names, TEXT_NAMES):
+        return _named(names, TEXT_NAMES)
     strings = [c for c in names if any(isinstance(v, str) for v in columns[c])]
     return max(strings, key=lambda c: np.mean([len(v) for v in columns[c] if isinstance(v, str)]), default=None)
 
 
 def _guess_label(columns: dict[str, list], exclude: set[str]) -> str | None:
     names = [c for c in columns if c not in exclude]
-    for c in names:
-        if c.strip().lower() in LABEL_NAMES:
-            return c
+    if _named(names, LABEL_NAMES):
+        return _named(names, LABEL_NAMES)
     distinct = {c: len({str(v) for v in columns[c] if not _missing(v)}) for c in names}
     usable = [c for c in names if distinct[c] >= 2]
     return min(usable, key=lambda c: distinct[c], default=None)
@@ -132,7 +135,7 @@ def read_table(path: Path | str, text_column: str | None = None, label_column: s
         if given is not None and given not in columns:
             raise TextFileError(f"{path} has no column {given!r} ({flag}); its columns are {list(columns)}.")
     guessed = []
-    split_column = next((c for c in columns if c.strip().lower() == SPLIT_COLUMN), None)
+    split_column = _named(list(columns), (SPLIT_COLUMN,))
     exclude = {split_column} | {c for c in (text_column, label_column) if c}
     if text_column is None:
         text_column = _guess_text(columns, exclude)

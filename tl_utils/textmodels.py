@@ -84,7 +84,7 @@ def fit_tfidf(train: dict[str, torch.Tensor], train_y: torch.Tensor, val: dict[s
               seed: int = 0) -> tuple[TfidfLinear, torch.Tensor, dict]:
     """TF-IDF + logistic regression on the word pieces (C chosen on validation), as a TfidfLinear.
 
-    Returns (model, its validation predictions, {"C", "seconds"}).
+    Returns (model, its validation predictions, {"C", "seconds", "parameters": the trained weights}).
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -113,5 +113,6 @@ def fit_tfidf(train: dict[str, torch.Tensor], train_y: torch.Tensor, val: dict[s
     net = TfidfLinear(idf, weight, bias).eval()
     with torch.no_grad():
         val_pred = net(**val).argmax(1)
-    return net, val_pred, {"C": c, "seconds": time.perf_counter() - start}
+    return net, val_pred, {"C": c, "seconds": time.perf_counter() - start,
+                           "parameters": int(model.coef_.size + model.intercept_.size)}
 
