@@ -2,11 +2,12 @@
 #   make book   execute the chapters and build the HTML book into _build/html
 #   make test   the whole test suite (what CI runs)
 #   make bench  time every chapter against a calibration workload (the table in book/instructors.md)
+#   make margins NB=notebooks/06_x.ipynb   run chapters at 5 seeds and 3 CPU kernels, tabulate claim margins
 #   make lab    open the chapters in JupyterLab
 #   make student / make solutions   classroom notebooks under _build/student and _build/solutions
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages book test bench lab student solutions lock clean
+.PHONY: help setup system-packages book test bench margins lab student solutions lock clean
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -57,6 +58,10 @@ test: setup
 # make bench BEFORE=../other-checkout   also times that checkout's chapters, interleaved, for before/after ratios
 bench: setup
 	$(BIN)/python scripts/bench.py $(if $(BEFORE),--compare $(BEFORE)) --write book/_timings.md
+
+# make margins NB="notebooks/06_negative_transfer.ipynb"   hours for the whole course: one chapter at a time
+margins: setup
+	$(BIN)/python scripts/robustness.py $(NB)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

@@ -1,23 +1,69 @@
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 
 from tl_utils import claims
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import robustness  # noqa: E402
+import run_notebooks  # noqa: E402
 
-def test_a_claim_that_holds_prints_its_verdict(capsys, monkeypatch):
+
+def test_a_claim_that_holds_prints_its_verdict_and_margin(capsys, monkeypatch):
     monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
-    claims.check_claim("probe-beats-scratch", True, "80% vs 60%")
+    assert claims.check_claim("probe-beats-scratch", [claims.at_least("probe minus scratch", 0.80 - 0.60, 0.05)], "80% vs 60%")
     out = capsys.readouterr().out
     assert "Claim 'probe-beats-scratch' holds: 80% vs 60%" in out
+    assert "probe minus scratch: 20 points, needs >= 5 points, margin +15 points" in out
 
 
-def test_a_failed_claim_raises_only_when_strict(capsys, monkeypatch):
+def test_a_failed_claim_raises_only_when_strict_and_names_the_failed_test(capsys, monkeypatch):
+    tests = [claims.at_least("gain", 0.047, 0.05), claims.at_most("cost", 2.0, 3.0, unit="x")]
     monkeypatch.delenv("TL_STRICT_CLAIMS", raising=False)
-    claims.check_claim("x", False, "50% vs 60%")
+    assert not claims.check_claim("x", tests, "50% vs 60%")
     assert "does not hold: 50% vs 60%" in capsys.readouterr().out
     monkeypatch.setenv("TL_STRICT_CLAIMS", "1")
-    with pytest.raises(claims.ClaimError, match="'x' does not hold: 50% vs 60%"):
-        claims.check_claim("x", False, "50% vs 60%")
+    with pytest.raises(claims.ClaimError, match=r"'x' does not hold: gain: 4.7 points, needs >= 5 points, margin -0.3 points\. 50%"):
+        claims.check_claim("x", tests, "50% vs 60%")
+
+
+def test_margins_are_signed_in_the_tests_unit_and_strict_bounds_exclude_equality():
+    assert claims.at_least("a", 0.12, 0.10).margin == pytest.approx(2.0)  # points
+    assert claims.at_most("a", 0.12, 0.10).margin == pytest.approx(-2.0)
+    assert claims.at_least("r", 12.0, 10, unit="x").margin == pytest.approx(2.0)
+    assert claims.at_least("a", 0.1, 0.1).passes and not claims.at_least("a", 0.1, 0.1, strict=True).passes
+    assert not claims.at_least("a", float("nan"), 0.1).passes
+    assert claims.is_true("exact", np.bool_(True)).passes and claims.is_true("exact", True).margin is None
+    with pytest.raises(ValueError, match="unit"):
+        claims.at_least("a", 1, 0, unit="%")
+    with pytest.raises(TypeError, match="list of tests"):
+        claims.check_claim("x", True, "old style")
+
+
+def test_the_weakest_test_is_the_failed_one_then_the_closest_relative_to_its_bound():
+    wide, thin, ratio = claims.at_least("wide", 0.5, 0.1), claims.at_least("thin", 0.12, 0.1), claims.at_least("r", 11, 10, unit="x")
+    assert claims.weakest([wide, thin, ratio]) is ratio  # +1 on a bound of 10 is thinner than +2 points on 10 points
+    failed = claims.at_most("f", 0.2, 0.1)
+    assert claims.weakest([wide, failed]) is failed
+    assert claims.weakest([claims.is_true("e", True)]) is None
+    assert claims.margin_text([claims.is_true("e", True)]).startswith("exact")
+    assert claims.margin_text([wide, thin]) == "+2 points (thin)"
+
+
+def test_each_test_is_logged_for_the_robustness_run(tmp_path, monkeypatch):
+    log = tmp_path / "claims.jsonl"
+    monkeypatch.setenv("TL_CLAIMS_LOG", str(log))
+    monkeypatch.delenv("TL_STRICT_CLAIMS", raising=False)
+    claims.check_claim("c", [claims.at_least("g", 0.2, 0.1), claims.is_true("e", False)], "d")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["claim"], r["what"], r["passes"]) for r in rows] == [("c", "g", True), ("c", "e", False)]
+    assert rows[0]["margin"] == pytest.approx(10.0) and rows[1]["margin"] is None
 
 
 def test_glue_returns_plain_values_and_checks_names():
@@ -26,3 +72,64 @@ def test_glue_returns_plain_values_and_checks_names():
     assert type(value) is float and value == 0.25
     with pytest.raises(ValueError, match="glue names"):
         claims.glue("bad name!", 1)
+
+
+def _claim_calls() -> list[tuple[str, str]]:
+    calls = []
+    for notebook in run_notebooks.chapters():
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            if cell.cell_type == "code":
+                calls += [(notebook.name, m) for m in re.findall(r"check_claim\((.*?)\n\)", cell.source, flags=re.S)]
+    return calls
+
+
+def test_every_claim_in_the_course_passes_tests_with_a_margin():
+    calls = _claim_calls()
+    assert len(calls) >= 40
+    for notebook, call in calls:
+        name = re.match(r'\s*"([a-z0-9-]+)"', call)
+        assert name, f"{notebook}: a claim without a literal name: {call[:80]}"
+        assert re.search(r"\[\s*tl\.(at_least|at_most|is_true)\(", call), f"{notebook}: '{name[1]}' passes no list of tests"
+    numeric = [c for _, c in calls if "tl.at_least(" in c or "tl.at_most(" in c]
+    assert len(numeric) >= 0.75 * len(calls), "most claims test a number against a threshold, so they have a margin"
+
+
+def test_the_robustness_table_merges_runs_and_parses(tmp_path, monkeypatch):
+    def run(seed, kernel, growth, holds=True):
+        tests = [{"claim": "gap-grows", "what": "mean growth", "value": growth, "bound": 0.02, "direction": ">=",
+                  "unit": "points", "margin": 100 * (growth - 0.02), "passes": growth >= 0.02},
+                 {"claim": "gap-grows", "what": "exact", "value": float(holds), "bound": None, "direction": "is true",
+                  "unit": "", "margin": None, "passes": holds}]
+        return {"notebook": "06_negative_transfer.ipynb", "seed": seed, "kernel": kernel, "digest": "x",
+                "seconds": 1.0, "date": "2026-12-04", "error": None, "tests": tests}
+
+    runs = [run(0, "avx512", 0.10), run(1, "avx512", 0.08), run(0, "avx2", 0.015, holds=False)]
+    records = tmp_path / "m.json"
+    robustness.save_records(runs, records)
+    assert robustness.load_records(records) == runs
+    rows = {r["test"]: r for r in robustness.summarise(runs)}
+    growth = rows["mean growth"]
+    assert growth["runs"] == 3 and growth["fails"] == 1 and growth["verdict"] == "fails"
+    assert growth["smallest"] == pytest.approx(-0.5) and growth["at"] == "avx2/0" and growth["median"] == pytest.approx(6.0)
+    assert rows["exact"]["fails"] == 1 and rows["exact"]["smallest"] is None
+    assert robustness.verdict({"fails": 0, "smallest": 1.0, "spread": 2.0, "runs": 5}) == "thin"
+    assert robustness.verdict({"fails": 0, "smallest": 3.0, "spread": 2.0, "runs": 5}) == "firm"
+    text = robustness.write_table(runs, tmp_path / "m.md")
+    table = [line for line in text.splitlines() if line.startswith("| 06")]
+    assert len(table) == 2 and all(line.count("|") == 9 for line in table)
+    assert "-0.5 points (avx2/0)" in table[1] and "held in 2 of 3" in table[0]
+
+
+def test_the_published_margin_table_parses():
+    runs = robustness.load_records()
+    assert runs, "book/_margins.json holds the robustness runs (scripts/robustness.py)"
+    assert {"notebook", "seed", "kernel", "tests"} <= set(runs[0])
+    text = robustness.TABLE.read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| chapter")]
+    assert rows and all(line.count("|") == 9 for line in rows)
+
+
+def test_the_kernels_start_with_this_machines_own():
+    kernels = robustness.kernels_here()
+    assert kernels[0] == robustness.native_kernel() and len(set(kernels)) == len(kernels)
+    assert "default" in kernels

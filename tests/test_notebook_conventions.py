@@ -258,7 +258,7 @@ def _glued(nb) -> tuple[set[str], list[re.Pattern]]:
             continue
         first = node.args[0]
         if isinstance(first, ast.Constant) and called == "check_claim":
-            names |= {f"claim-{first.value}", f"claim-{first.value}-detail"}
+            names |= {f"claim-{first.value}", f"claim-{first.value}-detail", f"claim-{first.value}-margin"}
         elif isinstance(first, ast.Constant):
             names.add(first.value)
         elif isinstance(first, ast.JoinedStr):  # f"acc_{tag}" -> acc_.+

@@ -4,6 +4,7 @@ run (scripts/calibration.py), so a slower laptop passes and a chapter that grew 
 
 import nbformat
 import pytest
+from papermill.exceptions import PapermillExecutionError
 from run_notebooks import EXECUTED, chapters
 
 # Each chapter, at its default parameters, in units of the calibration workload (the median
@@ -18,7 +19,10 @@ BUDGET_RATIO = 160
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", chapters(), ids=lambda p: p.name)
 def test_chapter_runs_and_its_claims_hold(notebook, executions):
-    seconds = executions.get(notebook)
+    try:
+        seconds = executions.get(notebook)
+    except PapermillExecutionError as error:  # one line that names the chapter and the claim, not a kernel traceback
+        pytest.fail(f"{notebook.name} stopped in cell {error.exec_count}: {error.ename}: {error.evalue}", pytrace=False)
     nb = nbformat.read(EXECUTED / notebook.name, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -18,7 +18,7 @@ One module per idea, each short enough to read beside the chapter that teaches i
 - `forgetting`: EWC, L2-SP, replay and LwF as pieces of the training loop (chapter 7)
 - `exercises`: the self-checks at the end of each chapter
 - `colab`: what a chapter's setup cell installs, and a folder that survives a disconnect
-- `claims`: `check_claim` and `glue`, how a chapter checks what it says (every chapter)
+- `claims`: `check_claim`, its tests (`at_least`, `at_most`, `is_true`) and their margins, and `glue` (every chapter)
 - `plots`: small figure helpers that return figures
 - `distributed`: the same training on several processes under torchrun (appendix A)
 - `runtime`: the device rule, `seed_everything`, `get_device`, progress bars, `checkpoint_path`
@@ -33,6 +33,7 @@ Chapter 10's tool, `tl-advise` (imported on use, not here):
 - `ladder`: k-NN, linear probe, top stages or layers, a baseline from scratch, the label curve; the choice
 - `deploy`: a model with its preprocessing (or tokenizer) saved, loaded, run on files, exported to ONNX
 - `report`: report.md and its figures
+- `owned`: writing a results folder without touching the files in it that the course did not write
 - `advise`: the `tl-advise` and `tl-predict` commands
 """
 
@@ -58,11 +59,11 @@ from . import (
     sources,
     train,
 )
-from .claims import check_claim, glue
+from .claims import at_least, at_most, check_claim, glue, is_true
 from .runtime import checkpoint_path, describe_environment, get_device, seed_everything
 
 __all__ = [
-    "check_claim", "glue", "seed_everything", "get_device", "describe_environment", "checkpoint_path",
+    "check_claim", "at_least", "at_most", "is_true", "glue", "seed_everything", "get_device", "describe_environment", "checkpoint_path",
     "augment", "claims", "colab", "data", "distributed", "exercises", "features", "forgetting", "freezing", "keys", "lora", "models", "plots",
     "preprocess", "registry", "runtime", "schedules", "shifts", "sources", "train",
 ]
