@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tl_utils import advise, checks, data, deploy, ladder, models
+from tl_utils import advise, checks, data, deploy, ladder, models, owned
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_tl_predict_prints_labels_and_onnx_gives_the_same(advised, planted, caps
     files = sorted((planted / "test" / "boat").iterdir())[:3] + [planted / "train" / "bird" / "broken.jpg"]
     status = advise.predict_main([str(result.out / "model"), *map(str, files)])
     torch_out = capsys.readouterr()
-    assert status == 1 and "skipped" in torch_out.err and "broken.jpg" in torch_out.err  # one file was not an image
+    assert status == 2 and "skipped" in torch_out.err and "broken.jpg" in torch_out.err  # one file was not an image
     rows = [line.split("\t") for line in torch_out.out.splitlines()]
     assert [r[0] for r in rows] == [str(f) for f in files[:3]]
     assert all(r[1] in data.load("clipart", "test").classes and 0 < float(r[2]) <= 1 for r in rows)
@@ -263,3 +263,67 @@ def test_out_inside_the_folder_or_someone_elses_folder_is_refused(planted, tmp_p
     assert advise.main([str(planted), "--out", str(tmp_path / "mine")]) == 2
     assert "was not written by tl-advise" in capsys.readouterr().err
     assert (tmp_path / "mine" / "thesis.tex").is_file()
+
+
+def test_a_rerun_keeps_the_learners_files_and_refuses_a_data_folder_inside_its_output(planted, tmp_path, capsys):
+    out = tmp_path / "advice"
+    quick = ["--top-epochs", "0", "--scratch-epochs", "0", "-q"]
+    assert advise.main([str(planted), "--out", str(out), *quick]) == 0
+    (out / "notes.md").write_text("tried 64 px first")
+    kept = _classes(out / "more photos", {"cats": 12, "dogs": 12})  # a data folder kept in the advice folder
+    assert advise.main([str(kept), "--out", str(out), *quick]) == 2
+    assert "is inside the output folder" in capsys.readouterr().err
+    assert advise.main([str(planted), "--out", str(out), *quick]) == 0  # a second run into the same folder
+    assert (out / "notes.md").read_text() == "tried 64 px first"
+    assert len(list(kept.rglob("*.png"))) == 24 and (out / "report.md").is_file() and (out / "model" / "model.json").is_file()
+
+
+def test_ctrl_c_exits_130_without_a_traceback_and_leaves_the_old_folder(planted, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "advice"
+    quick = ["--top-epochs", "0", "--scratch-epochs", "0", "-q"]
+    assert advise.main([str(planted), "--out", str(out), *quick]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    moves, move = [], owned._move
+
+    def interrupted(src, dst):  # Ctrl-C while the files are being moved into place
+        moves.append(src)
+        if len(moves) == 4:
+            raise KeyboardInterrupt
+        move(src, dst)
+
+    monkeypatch.setattr(owned, "_move", interrupted)
+    status, err = advise.main([str(planted), "--out", str(out), *quick]), capsys.readouterr().err
+    assert status == 130, err
+    assert "interrupted; nothing was written" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["advice"]  # no temporary folder left
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--minutes", "-1"], "--minutes must be at least"),
+    (["--top-epochs", "-2"], "--top-epochs must be at least 0"),
+    (["--size", "abc"], "'abc' is not a number"),
+])
+def test_arguments_out_of_range_are_refused_by_the_parser(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        advise.main([str(tmp_path), *args])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_help_documents_the_exit_codes_and_version_and_debug_show_what_they_say(capsys, monkeypatch, tmp_path):
+    with pytest.raises(SystemExit):
+        advise.main(["--help"])
+    text = capsys.readouterr().out
+    assert all(f"  {code}  " in text or f"  {code}    " in text for code in ("0", "1", "2", "130"))
+    with pytest.raises(SystemExit):
+        advise.predict_main(["--version"])
+    assert capsys.readouterr().out.startswith("tl-predict ")
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(advise, "advise", bug)
+    assert advise.main([str(tmp_path)]) == 1
+    assert "internal failure (ZeroDivisionError: a bug). Run again with --debug" in capsys.readouterr().err
+    with pytest.raises(ZeroDivisionError):
+        advise.main([str(tmp_path), "--debug"])

@@ -83,7 +83,7 @@ def test_tl_predict_labels_texts_from_a_text_file_and_onnx_agrees(advised, tmp_p
     (tmp_path / "new.txt").write_text("A moving, beautifully acted film.\n\nTedious, muddled and far too long.\n")
     status = advise.predict_main([str(result.out / "model"), str(tmp_path / "new.txt"), str(tmp_path / "gone.txt")])
     out = capsys.readouterr()
-    assert status == 1 and "gone.txt: no such file" in out.err
+    assert status == 2 and "gone.txt: no such file" in out.err
     rows = [line.split("\t") for line in out.out.splitlines()]
     assert [r[0] for r in rows] == [f"{tmp_path / 'new.txt'}:1", f"{tmp_path / 'new.txt'}:3"]
     assert all(r[1] in ("fresh", "rotten") and 0.5 <= float(r[2]) <= 1 for r in rows)

@@ -131,3 +131,18 @@ def test_new_texts_for_predictions_come_one_per_line_or_from_a_column(tmp_path):
 def test_tab_separated_files_read_too(tmp_path):
     table = textfiles.read_table(_csv(tmp_path / "a.tsv", "sentence\tlabel\nhello, world\t1\nbye\t0\n"))
     assert table.texts == ["hello, world", "bye"] and table.classes == ["0", "1"]
+
+
+def test_a_spreadsheets_csv_utf8_with_a_byte_order_mark_and_semicolons_reads(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes("\ufefftext;label\nTrès bien, merci;positif\nNul;négatif\n".encode("utf-8"))
+    table = textfiles.read_table(path)
+    assert table.text_column == "text" and table.texts == ["Très bien, merci", "Nul"]
+    assert table.classes == ["négatif", "positif"]
+
+
+def test_a_latin1_csv_is_refused_with_how_to_convert_it(tmp_path):
+    path = tmp_path / "ancien.csv"
+    path.write_bytes("text,label\ncafé,a\nthé,b\n".encode("latin-1"))
+    with pytest.raises(textfiles.TextFileError, match=r"is not UTF-8 .*CSV UTF-8.*iconv -f latin1"):
+        textfiles.read_table(path)

@@ -18,8 +18,9 @@ column of train/val/test; tl_utils.textfiles). The tool
 5. saves the model (tl_utils.deploy: safetensors and JSON, nothing pickled), exports it to ONNX
    and checks that onnxruntime gives the same probabilities.
 
-Bad input stops it with a message that says what was wrong and exit status 2; nothing
-half-written is left behind.
+Bad input stops it with a message that says what was wrong and exit status 2 (the exit codes
+are in `--help`); nothing half-written is left behind, and a rerun into the same folder
+replaces only the files tl-advise wrote there (tl_utils.owned).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -39,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import checks, deploy, features, freezing, ladder, models, textfiles, textmodels
+from . import checks, deploy, features, freezing, ladder, models, owned, textfiles, textmodels
 from .data import SPLITS, DataSplit, Folder, read_folder, split_by_name
 from .runtime import seed_everything
 from .train import forward
@@ -296,11 +298,7 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
         raise AdviseError(f"--size {size} is too small: the backbone needs at least 32 pixels (64 or more).")
     name = path.resolve().stem if path.is_file() else path.resolve().name  # reviews.csv -> reviews-advice
     out = (Path(out) if out is not None else Path.cwd() / f"{name}-advice").expanduser().resolve()
-    if out == path.resolve() or path.resolve() in out.parents:
-        raise AdviseError(f"--out {out} is inside {path}: the next run would read the report as a class; "
-                          "choose a folder outside it.")
-    if out.exists() and not _is_advice(out) and (not out.is_dir() or any(out.iterdir())):
-        raise AdviseError(f"{out} exists and was not written by tl-advise: choose another --out.")
+    _check_out(path, out)
     seed_everything(seed)
     log(f"[1/5] checking {path}")
     if path.is_file():
@@ -339,7 +337,8 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
         from .report import write_report  # matplotlib only when a report is written
 
         write_report(advice, run.source, splits, probs, folder=work)
-        deploy.replace_folder(work, out)
+        _check_out(path, out)  # again: minutes have passed since the first check
+        owned.publish(work, out, legacy=_is_advice(out))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     example = "IMAGE" if noun == "image" else "TEXTS.txt"
@@ -348,8 +347,23 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
 
 
 def _is_advice(folder: Path) -> bool:
-    """True for a folder a previous tl-advise wrote (it may be replaced)."""
-    return (folder / "report.md").is_file() and (folder / "model" / "model.json").is_file()
+    """True for a folder a previous tl-advise wrote: what it wrote there may be replaced, nothing else."""
+    return owned.owned_files(folder) is not None or (
+        (folder / "report.md").is_file() and (folder / "model" / "model.json").is_file())  # before manifests
+
+
+def _check_out(path: Path, out: Path) -> None:
+    """Refuse an output folder that overlaps the data or holds files of someone else's."""
+    data = path.resolve()
+    if out == data or data in out.parents:
+        raise AdviseError(f"--out {out} is inside {path}: the next run would read the report as data; "
+                          "choose a folder outside it.")
+    if out in data.parents:
+        raise AdviseError(f"{path} is inside the output folder {out}: move the data out of it, or choose "
+                          "another --out.")
+    if out.exists() and not _is_advice(out) and (not out.is_dir() or any(out.iterdir())):
+        raise AdviseError(f"{out} exists and was not written by tl-advise: choose another --out (tl-advise "
+                          "only writes into a new folder, an empty one, or one it wrote before).")
 
 
 def _within(difference: float, noise: float) -> bool:
@@ -422,51 +436,117 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
     return lines
 
 
+EXIT_CODES = """exit status:
+  0    done
+  1    an internal failure (a bug, or a library that misbehaved): run again with --debug and report the traceback
+  2    a problem with the arguments or the data: the message says what to change
+  130  interrupted (Ctrl-C): nothing was written, an earlier output folder is as it was"""
+
+
+def _number(kind: type, low: float, what: str) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` at least `low`, refused with a message otherwise."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value >= low:
+            raise argparse.ArgumentTypeError(f"{text} is too small: {what} must be at least {low:g}")
+        return value
+    return parse
+
+
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("tl-hands-on")
+    except PackageNotFoundError:  # run from a checkout that was not installed
+        release = "unknown"
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {release}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of a failure")
+    return parser
+
+
+def _run(prog: str, debug: bool, work: Callable[[], int]) -> int:
+    """Run `work` with the exit codes of EXIT_CODES: input errors 2, internal failures 1, Ctrl-C 130."""
+    try:
+        return work()
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except (AdviseError, OSError, ValueError) as error:  # FileNotFoundError and FileExistsError are OSErrors
+        if debug:
+            raise
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - a bug: one line, and how to see and report it
+        if debug:
+            raise
+        print(f"{prog}: internal failure ({type(error).__name__}: {error}). Run again with --debug for the "
+              "traceback, and please report it.", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `tl-advise` command."""
-    parser = argparse.ArgumentParser(prog="tl-advise", description=__doc__.split("\n\n")[0])
+    parser = _parser("tl-advise", __doc__.split("\n\n")[0])
     parser.add_argument("path", help="a folder of class subfolders of images (or train/ val/ test/ folders of them), "
                                      "or a CSV / JSON-lines file of texts and labels")
-    parser.add_argument("--out", help="where to write report.md, figures/ and model/ (default: PATH-advice here)")
-    parser.add_argument("--minutes", type=float, default=5.0, help="time budget (default 5, for a laptop CPU)")
-    parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64; 128+ on a GPU)")
+    parser.add_argument("--out", help="where to write report.md, figures/ and model/ (default: PATH-advice here); "
+                                      "a rerun replaces only what tl-advise wrote there")
+    parser.add_argument("--minutes", type=_number(float, 0.001, "--minutes"), default=5.0,
+                        help="time budget (default 5, for a laptop CPU)")
+    parser.add_argument("--size", type=_number(int, 32, "--size"), default=64,
+                        help="image side in pixels (default 64; 128+ on a GPU)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--top-epochs", type=int, help="fixed epochs for fine-tuning (default: what fits)")
-    parser.add_argument("--scratch-epochs", type=int, help="fixed epochs for the CNN from scratch (default: what fits; "
-                                                           "for texts, 0 skips the TF-IDF baseline)")
+    parser.add_argument("--top-epochs", type=_number(int, 0, "--top-epochs"),
+                        help="fixed epochs for fine-tuning (default: what fits; 0 skips it)")
+    parser.add_argument("--scratch-epochs", type=_number(int, 0, "--scratch-epochs"),
+                        help="fixed epochs for the CNN from scratch (default: what fits; 0 skips it; for texts, "
+                             "0 skips the TF-IDF baseline)")
     parser.add_argument("--text-column", help="texts: the column that holds the texts (default: guessed, and said)")
     parser.add_argument("--label-column", help="texts: the column that holds the labels (default: guessed, and said)")
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true", help="print only the recommendation and errors")
+    loud.add_argument("-v", "--verbose", action="store_true", help="also show progress bars")
     args = parser.parse_args(argv)
-    try:
+    if args.verbose:
+        os.environ["TL_PROGRESS"] = "1"
+    elif "TL_PROGRESS" not in os.environ:
+        os.environ["TL_PROGRESS"] = "1" if sys.stderr.isatty() else "0"  # no bars in a log file
+
+    def work() -> int:
         advice = advise(args.path, args.out, minutes=args.minutes, size=args.size, seed=args.seed,
                         top_epochs=args.top_epochs, scratch_epochs=args.scratch_epochs, text_column=args.text_column,
-                        label_column=args.label_column, log=lambda line: print(line, file=sys.stderr))
-    except (AdviseError, OSError, ValueError) as error:  # FileNotFoundError and FileExistsError are OSErrors
-        print(f"tl-advise: {error}", file=sys.stderr)
-        return 2
-    print("\n".join(advice.reasons))
-    return 0
+                        label_column=args.label_column,
+                        log=(lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr)))
+        print("\n".join(advice.reasons))
+        return 0
+
+    return _run("tl-advise", args.debug, work)
 
 
 def predict_main(argv: list[str] | None = None) -> int:
     """The `tl-predict` command: one line per image (or text), label and probability, tab-separated."""
-    parser = argparse.ArgumentParser(prog="tl-predict", description="Label images or texts with a model saved by "
-                                                                    "tl-advise.")
+    parser = _parser("tl-predict", "Label images or texts with a model saved by tl-advise.")
     parser.add_argument("model", help="the model folder tl-advise wrote (it holds model.json)")
     parser.add_argument("files", nargs="+", help="image files; for a text model, .txt files (one text per line) "
                                                  "or CSV / JSON-lines files")
     parser.add_argument("--onnx", action="store_true", help="run model.onnx with onnxruntime instead of PyTorch")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> int:
         rows, skipped = deploy.predict_files(args.model, args.files, onnx=args.onnx)
-    except (OSError, ValueError) as error:
-        print(f"tl-predict: {error}", file=sys.stderr)
-        return 2
-    for row in rows:
-        print(f"{row['file']}\t{row['label']}\t{row['probability']:.3f}")
-    for s in skipped:
-        print(f"tl-predict: skipped {s}", file=sys.stderr)
-    return 1 if skipped else 0
+        for row in rows:
+            print(f"{row['file']}\t{row['label']}\t{row['probability']:.3f}")
+        for s in skipped:
+            print(f"tl-predict: skipped {s}", file=sys.stderr)
+        return 2 if skipped else 0
+
+    return _run("tl-predict", args.debug, work)
 
 
 if __name__ == "__main__":

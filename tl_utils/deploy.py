@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 import tempfile
 import warnings
@@ -32,7 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import imagefiles, models, textfiles, textmodels
+from . import imagefiles, models, owned, textfiles, textmodels
 from .train import predict
 
 __all__ = ["KNNHead", "BackboneWithKNN", "Deployed", "DeployedText", "deployable", "deployable_text", "save", "load",
@@ -204,7 +203,7 @@ def save(model: Deployed | DeployedText, config: dict, folder: Path | str, *, on
                 model.net.encoder.config.save_pretrained(tmp / TEXT_FOLDER)
         if onnx:
             export_onnx(model, config, tmp / "model.onnx")
-        (tmp / "model.json").write_text(json.dumps(config, indent=2))  # last: its presence means complete
+        (tmp / "model.json").write_text(json.dumps(config, indent=2), encoding="utf-8")  # last: its presence means complete
         replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -212,16 +211,9 @@ def save(model: Deployed | DeployedText, config: dict, folder: Path | str, *, on
 
 
 def replace_folder(new: Path, target: Path) -> None:
-    """Rename `new` to `target`, replacing a folder there: the old one is renamed aside first and
-    deleted last, so `target` is at every moment either the old folder or the new one, complete."""
-    if target.exists():
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-        new.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(target)
+    """Move the files of `new` into `target`, replacing only what tl_utils wrote there before
+    (owned.publish): a learner's own files in `target` stay, and a failure restores it."""
+    owned.publish(new, target, legacy=(target / "model.json").is_file())
 
 
 def load(folder: Path | str) -> tuple[Deployed | DeployedText, dict]:
@@ -233,7 +225,7 @@ def load(folder: Path | str) -> tuple[Deployed | DeployedText, dict]:
     if not config_file.is_file() or not weights.is_file():
         raise ValueError(f"{folder} is not a complete saved model (model.json and model.safetensors are needed); "
                          "an interrupted tl-advise leaves none: run it again")
-    config = json.loads(config_file.read_text())  # a damaged file raises a ValueError (JSONDecodeError)
+    config = json.loads(config_file.read_text(encoding="utf-8"))  # a damaged file raises a ValueError (JSONDecodeError)
     if config.get("format") != FORMAT:
         raise ValueError(f"{config_file} has format {config.get('format')!r}; this version of tl_utils reads {FORMAT!r}")
     try:

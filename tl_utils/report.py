@@ -176,5 +176,5 @@ def write_report(advice: Advice, source: Folder | TextTable, splits: dict[str, D
               "```", f"tl-predict {advice.out / 'model'} {'photo.jpg' if noun == 'image' else 'new_texts.txt'}",
               "```", ""]
     report = folder / "report.md"
-    report.write_text("\n".join(parts))
+    report.write_text("\n".join(parts), encoding="utf-8")
     return report

@@ -1,6 +1,7 @@
 """A learner's texts and labels from a CSV or JSON-lines file (chapter 10, `tl-advise`).
 
-`read_table(path)` reads the file with Hugging Face `datasets` (nothing leaves the machine; its
+`read_table(path)` reads a CSV with pandas (UTF-8, with or without a byte-order mark; commas,
+semicolons or tabs) and JSON lines with Hugging Face `datasets` (nothing leaves the machine; its
 cache goes into a temporary folder, not yours), finds the text and label columns (given, or
 guessed by name and content, and said which), and keeps every row that has both: an empty text
 or a missing label is skipped and listed by row number (1 is the first row after the header).
@@ -11,6 +12,7 @@ otherwise they are made per class from a hash of each text (`data.split_by_name`
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import tempfile
@@ -68,15 +70,14 @@ def _load(path: Path) -> dict[str, list]:
     if path.suffix.lower() not in FORMATS:
         raise TextFileError(f"{path} is neither CSV nor JSON lines: give a .csv, .tsv, .jsonl or .json file of texts "
                             "and labels, or a folder of class subfolders of images.")
-    options = {}
-    if FORMATS[path.suffix.lower()] == "csv":  # only empty cells are missing: "NA", "None" or "null" are texts
-        options = {"keep_default_na": False, "na_values": [""]} | ({"sep": "\t"} if path.suffix.lower() == ".tsv" else {})
+    if FORMATS[path.suffix.lower()] == "csv":
+        return _load_csv(path)
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
         with tempfile.TemporaryDirectory() as cache:
-            table = datasets.load_dataset(FORMATS[path.suffix.lower()], data_files=str(path), split="train",
-                                          cache_dir=cache, keep_in_memory=True, **options)
+            table = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache,
+                                          keep_in_memory=True)
             return table.to_dict()
     except Exception as error:  # pyarrow and pandas raise many kinds; all mean the same here
         raise TextFileError(f"{path} cannot be read as {FORMATS[path.suffix.lower()].upper()}: "
@@ -84,6 +85,29 @@ def _load(path: Path) -> dict[str, list]:
     finally:
         if bars:
             datasets.enable_progress_bars()
+
+
+def _load_csv(path: Path) -> dict[str, list]:
+    """A CSV's columns as lists: UTF-8 with or without a byte-order mark (as spreadsheet programs
+    save "CSV UTF-8"), separated by commas, semicolons or tabs (whichever the header uses)."""
+    import pandas as pd
+
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise TextFileError(
+            f"{path} is not UTF-8 (byte {raw[error.start]:#04x} at position {error.start} is not valid): save it "
+            "again as \"CSV UTF-8\" in your spreadsheet program, or convert it, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path.name} > utf8.csv` for a Latin-1 file.") from None
+    header = text.split("\n", 1)[0]
+    sep = "\t" if path.suffix.lower() == ".tsv" else max(",;\t", key=header.count)
+    try:  # only empty cells are missing: "NA", "None" or "null" are texts
+        frame = pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
+    except (ValueError, pd.errors.ParserError) as error:
+        raise TextFileError(f"{path} cannot be read as CSV: {str(error).splitlines()[0]}") from None
+    frame = frame.astype(object).where(frame.notna(), None)  # an empty cell is None, as in a JSON file
+    return {str(c): frame[c].tolist() for c in frame.columns}
 
 
 def _missing(value) -> bool:

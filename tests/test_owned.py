@@ -1,0 +1,83 @@
+"""A folder the course writes into keeps every file the course did not write."""
+
+import json
+
+import pytest
+
+from tl_utils import owned
+
+
+def _folder(root, files: dict[str, str]):
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def _contents(root) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_new_folder_appears_whole_with_its_manifest(tmp_path):
+    new = _folder(tmp_path / "new", {"report.md": "r1", "model/model.json": "{}"})
+    owned.publish(new, tmp_path / "out")
+    assert not new.exists()
+    assert owned.owned_files(tmp_path / "out") == ["model/model.json", "report.md"]
+
+
+def test_a_second_run_replaces_only_what_the_first_wrote(tmp_path):
+    out = tmp_path / "out"
+    owned.publish(_folder(tmp_path / "a", {"report.md": "r1", "figures/old.png": "o", "model/w": "1"}), out)
+    _folder(out, {"notes.txt": "mine", "figures/my sketch.png": "s", "data/cat/1.png": "c"})  # the learner's
+    owned.publish(_folder(tmp_path / "b", {"report.md": "r2", "model/w": "2"}), out)
+    assert _contents(out) == {owned.MANIFEST: _contents(out)[owned.MANIFEST], "report.md": "r2", "model/w": "2",
+                              "notes.txt": "mine", "figures/my sketch.png": "s", "data/cat/1.png": "c"}
+    assert json.loads((out / owned.MANIFEST).read_text())["files"] == ["model/w", "report.md"]
+
+
+def test_an_emptied_folder_of_ours_is_removed_and_no_backup_is_left(tmp_path):
+    out = tmp_path / "out"
+    owned.publish(_folder(tmp_path / "a", {"figures/a.png": "a", "report.md": "1"}), out)
+    owned.publish(_folder(tmp_path / "b", {"report.md": "2"}), out)
+    assert sorted(p.name for p in out.iterdir()) == [owned.MANIFEST, "report.md"]
+
+
+def test_a_file_of_someone_elses_with_our_name_is_never_replaced(tmp_path):
+    out = _folder(tmp_path / "out", {"report.md": "my own report"})
+    with pytest.raises(FileExistsError, match="report.md, which tl_utils did not write"):
+        owned.publish(_folder(tmp_path / "new", {"report.md": "ours"}), out)
+    assert _contents(out) == {"report.md": "my own report"}
+
+
+def test_a_folder_from_before_manifests_keeps_the_files_with_other_names(tmp_path):
+    out = _folder(tmp_path / "out", {"report.md": "old", "notes.txt": "mine"})
+    owned.publish(_folder(tmp_path / "new", {"report.md": "new"}), out, legacy=True)
+    assert _contents(out)["report.md"] == "new" and _contents(out)["notes.txt"] == "mine"
+
+
+@pytest.mark.parametrize("fail_at", [1, 3, 5])
+def test_a_failure_halfway_puts_everything_back(tmp_path, monkeypatch, fail_at):
+    out = tmp_path / "out"
+    owned.publish(_folder(tmp_path / "a", {"report.md": "r1", "model/w": "1"}), out)
+    _folder(out, {"notes.txt": "mine"})
+    before = _contents(out)
+    move, calls = owned._move, []
+
+    def flaky(src, dst):
+        calls.append(src)
+        if len(calls) == fail_at:
+            raise KeyboardInterrupt  # Ctrl-C, or a full disk
+        move(src, dst)
+
+    monkeypatch.setattr(owned, "_move", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        owned.publish(_folder(tmp_path / "b", {"report.md": "r2", "model/w": "2", "figures/f.png": "f"}), out)
+    assert _contents(out) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".tl-previous-")]
+
+
+def test_a_manifest_cannot_reach_outside_its_folder(tmp_path):
+    out = _folder(tmp_path / "out", {owned.MANIFEST: json.dumps({"files": ["../victim.txt", "/etc/passwd", "ok"]})})
+    assert owned.owned_files(out) == ["ok"]
+    (out / owned.MANIFEST).write_text("not json")
+    assert owned.owned_files(out) is None
