@@ -63,8 +63,10 @@ bench: setup
 margins: setup
 	$(BIN)/python scripts/robustness.py $(NB)
 
+# As root (a container, Colab's terminal) JupyterLab refuses to start without --allow-root: say so and pass it.
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	@if [ "$$(id -u)" = 0 ]; then echo "==> Running as root (as in a container): starting JupyterLab with --allow-root"; fi
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 student: $(STAMP)
 	$(BIN)/python scripts/classroom.py student

@@ -68,9 +68,18 @@ def kernels_here() -> list[str]:
     return [native] + [k for k in reversed(others) if k != native]
 
 
-def digest(notebook: Path) -> str:
-    """A digest of the chapter's code and of tl_utils: a record made on other code is marked stale."""
-    return hashlib.sha256(notebook.read_bytes() + run_notebooks.inputs_digest().encode()).hexdigest()[:12]
+def digest(notebook: Path, modules: list[str]) -> str:
+    """A digest of the chapter's code cells, the lock file and the tl_utils `modules` the run used: a
+    record made on other code is marked as such (the chapter's prose, or an unused module, may change)."""
+    code = "\n".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                     for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code")
+    files = [ROOT / "requirements-lock.txt"] + [ROOT / "tl_utils" / f"{m}.py" for m in sorted(set(modules))]
+    inputs = b"".join(f.read_bytes() for f in files if f.is_file())
+    return hashlib.sha256(code.encode() + inputs).hexdigest()[:12]
+
+
+def _modules(tests: list[dict]) -> list[str]:
+    return tests[-1].get("modules", []) if tests else []
 
 
 def run_once(notebook: Path, seed: int, kernel: str) -> dict:
@@ -95,7 +104,7 @@ def run_once(notebook: Path, seed: int, kernel: str) -> dict:
             os.environ.clear()
             os.environ.update(saved)
         tests = [json.loads(line) for line in log if line.strip()]
-    return {"notebook": notebook.name, "seed": seed, "kernel": kernel, "digest": digest(notebook),
+    return {"notebook": notebook.name, "seed": seed, "kernel": kernel, "digest": digest(notebook, _modules(tests)),
             "seconds": round(time.perf_counter() - start, 1), "date": time.strftime("%Y-%m-%d"),
             "error": error, "tests": tests}
 
@@ -109,7 +118,8 @@ def from_test_logs(folder: Path = TEST_LOGS) -> list[dict]:
     for log in sorted(folder.glob("*.jsonl")):
         notebook = ROOT / _folder(log.stem + ".ipynb") / (log.stem + ".ipynb")
         tests = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-        runs.append({"notebook": notebook.name, "seed": 0, "kernel": native_kernel(), "digest": digest(notebook),
+        runs.append({"notebook": notebook.name, "seed": 0, "kernel": native_kernel(),
+                     "digest": digest(notebook, _modules(tests)),
                      "seconds": None, "date": time.strftime("%Y-%m-%d", time.localtime(log.stat().st_mtime)),
                      "error": None, "tests": tests})
     return runs
@@ -176,7 +186,7 @@ def _num(x: float | None, unit: str) -> str:
 def write_table(runs: list[dict], path: Path = TABLE) -> str:
     """The markdown table of every recorded claim test; returns it."""
     stale = {r["notebook"] for r in runs if (ROOT / _folder(r["notebook"]) / r["notebook"]).is_file()
-             and r["digest"] != digest(ROOT / _folder(r["notebook"]) / r["notebook"])}
+             and r["digest"] != digest(ROOT / _folder(r["notebook"]) / r["notebook"], _modules(r["tests"]))}
     lines = ["| chapter | claim | test | runs | smallest margin (kernel/seed) | median | spread (s.d.) | verdict |",
              "|---|---|---|---:|---|---:|---:|---|"]
     for r in summarise(runs):

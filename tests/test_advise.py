@@ -60,7 +60,7 @@ def test_the_report_says_what_was_found_and_chosen(advised):
         assert (result.out / "figures" / f"{figure}.png").is_file()
         assert f"figures/{figure}.png" in report
     assert [r.kind for r in result.rungs] == ["knn", "probe", "top", "scratch"]
-    assert result.chosen is ladder.choose(result.rungs)
+    assert result.chosen is ladder.choose(result.rungs, result.val_labels)
     assert result.reasons[0].startswith(f"Use the {result.chosen.name}: {result.chosen.val_acc:.1%}")
     assert lines[0].startswith("[1/5]") and any(line.startswith("[5/5]") for line in lines)
 
@@ -159,7 +159,7 @@ def test_recommend_gives_reasons_with_numbers():
     cnn = _rung("scratch", [i < 200 for i in range(n)])  # 50%
     curve = [{"fraction": 0.5, "images": 50, "val_acc": 0.6, "val_pred": _rung("probe", [i < 240 for i in range(n)]).val_pred},
              {"fraction": 1.0, "images": 100, "val_acc": 0.7, "val_pred": probe.val_pred}]
-    lines = advise.recommend([probe, top, cnn], ladder.choose([probe, top, cnn]), labels, curve)
+    lines = advise.recommend([probe, top, cnn], ladder.choose([probe, top, cnn], labels), labels, curve)
     assert lines[0].startswith("Use the fine-tuned top 2 stages: 85.0% on validation (±")
     assert any("gains 15.0 points over the linear probe, more than the noise" in line for line in lines)
     assert any(line.startswith("Transfer beats the small CNN trained from scratch by 35.0 points") for line in lines)
@@ -172,8 +172,11 @@ def test_recommend_gives_reasons_with_numbers():
     cnn = _rung("scratch", [i < 31 or i in (38, 39) for i in range(40)])  # 82.5%
     flat = [{"fraction": 0.5, "images": 5, "val_acc": 0.8, "val_pred": probe.val_pred},
             {"fraction": 1.0, "images": 10, "val_acc": 0.8, "val_pred": probe.val_pred}]
-    lines = advise.recommend([probe, top, cnn], ladder.choose([probe, top, cnn]), small, flat)
-    assert lines[0].startswith("Use the fine-tuned top 2 stages")  # 2.5 points above the probe: beyond the tolerance
+    chosen = ladder.choose([probe, top, cnn], small)
+    lines = advise.recommend([probe, top, cnn], chosen, small, flat)
+    # 2.5 points behind the best, within the noise: the cheaper probe, and the reason says exactly that
+    assert chosen is probe and lines[0].startswith("Use the linear probe: 80.0% on validation")
+    assert "the best, the fine-tuned top 2 stages (82.5%), is 2.5 points ahead, within the noise" in lines[0]
     assert any("within the noise" in line and "cannot tell them apart" in line for line in lines)
     assert any("within the noise of transfer" in line and "chapter 6" in line for line in lines)
     assert any("cannot tell whether more labels would help" in line for line in lines)
@@ -184,7 +187,20 @@ def test_ties_go_to_the_method_with_less_training_whatever_the_seconds():
     right = [True, False] * 10
     knn, top = _rung("knn", right), _rung("top", right)
     knn.seconds, top.seconds = 5.0, 1.0
-    assert ladder.choose([top, knn]) is knn
+    assert ladder.choose([top, knn], torch.arange(20) % 2) is knn
+
+
+def test_the_choice_and_its_reason_come_from_the_same_paired_comparison():
+    n = 400
+    labels = torch.arange(n) % 2
+    knn = _rung("knn", [i < 260 for i in range(n)])  # 65%
+    top = _rung("top", [i < 300 for i in range(n)])  # 75%, right wherever k-NN is: 10 points, beyond the noise
+    probe = _rung("probe", [i < 292 or i in (396, 397) for i in range(n)])  # 73.5%: 1.5 points behind, within it
+    chosen = ladder.choose([knn, probe, top], labels)
+    assert chosen is probe and not ladder.close_to_best(top, knn, labels)
+    gap, noise = ladder.paired_interval(top.val_pred, probe.val_pred, labels)
+    line = advise.recommend([knn, probe, top], chosen, labels, [])[0]
+    assert f"is {100 * gap:.1f} points ahead, within the noise (± {100 * noise:.1f} points)" in line
 
 
 def test_intervals_are_never_zero_and_pairs_are_narrower():

@@ -57,7 +57,7 @@ def test_the_report_and_the_ladder_for_texts(advised):
     assert str(result.out / "model") in report and ".out-" not in report  # the final folder, not the temporary one
     assert [r.kind for r in result.rungs] == ["knn", "probe", "top", "scratch"]
     assert [r.architecture for r in result.rungs] == ["minilm-l6"] * 3 + ["tfidf"]
-    assert result.chosen is ladder.choose(result.rungs, order=ladder.TEXT_KINDS)  # TF-IDF first for texts
+    assert result.chosen is ladder.choose(result.rungs, result.val_labels, order=ladder.TEXT_KINDS)  # TF-IDF first for texts
     assert any(line.startswith("Fine-tuning the top encoder layers") for line in result.reasons)
     assert any("TF-IDF + logistic regression baseline" in line for line in result.reasons)
 

@@ -64,6 +64,7 @@ def test_each_test_is_logged_for_the_robustness_run(tmp_path, monkeypatch):
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(r["claim"], r["what"], r["passes"]) for r in rows] == [("c", "g", True), ("c", "e", False)]
     assert rows[0]["margin"] == pytest.approx(10.0) and rows[1]["margin"] is None
+    assert "claims" in rows[0]["modules"]  # the tl_utils modules the run used (robustness.digest)
 
 
 def test_glue_returns_plain_values_and_checks_names():

@@ -309,7 +309,7 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
         log(f"  skipped {name}: {why}")
     splits, noun = run.splits, run.findings.noun
 
-    chosen = ladder.choose(run.rungs, order=run.order)
+    chosen = ladder.choose(run.rungs, splits["val"].y, order=run.order)
     reasons = recommend(run.rungs, chosen, splits["val"].y, run.curve, run.skipped, noun)
     log("[4/5] " + reasons[0])
 
@@ -366,10 +366,6 @@ def _check_out(path: Path, out: Path) -> None:
                           "only writes into a new folder, an empty one, or one it wrote before).")
 
 
-def _within(difference: float, noise: float) -> bool:
-    return difference <= noise
-
-
 def _points(x: float) -> str:
     return f"{100 * x:.1f} points"
 
@@ -384,7 +380,7 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
     """
     kinds = {r.kind: r for r in rungs}
     probe, top, cnn = kinds.get("probe"), kinds.get("top"), kinds.get("scratch")
-    best = max(rungs, key=lambda r: r.val_acc)
+    best = ladder.best_of(rungs)
     n_val = len(val_labels)
     tuned = "the top stages" if noun == "image" else "the top encoder layers"
     baseline = "small CNN trained from scratch" if noun == "image" else "TF-IDF + logistic regression baseline"
@@ -394,9 +390,11 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
     def compare(a: ladder.Rung, b: ladder.Rung) -> tuple[float, float]:
         return ladder.paired_interval(a.val_pred, b.val_pred, val_labels)
 
+    behind, noise = compare(best, chosen)  # the comparison ladder.choose made
     lines = [f"Use the {chosen.name}: {chosen.val_acc:.1%} on validation (± {ladder.interval(chosen.val_acc, n_val):.1%}"
              f"), trained in {chosen.seconds:.1f} s" + ("." if chosen is best else
-             f", within {_points(ladder.TOLERANCE)} of the best ({best.name}, {best.val_acc:.1%}), which costs more to train or to run.")]
+             f"; the best, the {best.name} ({best.val_acc:.1%}), is {_points(behind)} ahead, within the noise "
+             f"(± {_points(noise)}) of this validation split, and costs more to train or to run.")]
     if top is not None and probe is not None:
         gain, noise = compare(top, probe)
         if gain > noise:
@@ -425,7 +423,7 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
                    f", within the noise (± {_points(noise)}): this validation split cannot tell whether more labels "
                    "would help.")
         lines.append(f"The probe gained {_points(gain)} from {half['fraction']:.0%} to all of the labels" + verdict)
-    close = [r for r in rungs if r is not best and _within(*compare(best, r))]
+    close = [r for r in rungs if r is not best and ladder.close_to_best(best, r, val_labels)]
     if close or n_val < ADVISED_VAL:
         names = ", ".join(r.name for r in close) or "none"
         advised = f" (at least {ADVISED_VAL} are advised)" if n_val < ADVISED_VAL else ""

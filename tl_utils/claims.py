@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass
 
 # How a test's value is shown: accuracies are fractions, shown (and their margins given) in points.
@@ -143,10 +144,12 @@ def check_claim(name: str, tests: list[Test], detail: str) -> bool:
     glue(f"claim-{name}-detail", detail)
     glue(f"claim-{name}-margin", margin)
     log = os.environ.get("TL_CLAIMS_LOG")
-    if log:
+    if log:  # with the tl_utils modules this run used, so a record can tell when their code changed
+        modules = sorted(m.split(".")[1] for m in sys.modules if m.startswith("tl_utils."))
         with open(log, "a", encoding="utf-8") as f:
             for t in tests:
-                f.write(json.dumps({"claim": name, **asdict(t), "margin": t.margin, "passes": t.passes}) + "\n")
+                f.write(json.dumps({"claim": name, **asdict(t), "margin": t.margin, "passes": t.passes,
+                                    "modules": modules}) + "\n")
     if not holds and os.environ.get("TL_STRICT_CLAIMS") == "1":
         failed = "; ".join(t.describe() for t in tests if not t.passes)
         raise ClaimError(f"claim '{name}' does not hold: {failed}. {detail}")

@@ -27,7 +27,7 @@ from .train import fit, predict
 
 __all__ = ["Rung", "interval", "paired_interval", "knn", "probe", "lite0_heads", "text_heads", "top_stages",
            "top_layers_model", "top_layers", "scratch", "tfidf", "label_curve", "choose", "TOP_K", "TOP_STAGES", "TOP_LAYERS", "KINDS",
-           "TEXT_KINDS", "TOLERANCE"]
+           "TEXT_KINDS", "best_of", "close_to_best"]
 
 TOP_K = 7  # frozen stages of Lite0's 9 when fine-tuning the top (chapter 3's light fine-tuning)
 TOP_STAGES = 2  # = 9 - TOP_K, the stages that train
@@ -35,7 +35,6 @@ TOP_LAYERS = 2  # of the text encoder's 6 layers, the ones that train
 KNN_K = (1, 3, 5, 10)
 KINDS = ("knn", "probe", "top", "scratch")  # the ladder for images, from the least training to the most
 TEXT_KINDS = ("scratch", "knn", "probe", "top")  # for texts TF-IDF is the cheapest to train and to run: first
-TOLERANCE = 0.01  # `choose` takes the first method on the ladder within this of the best
 Z = 1.96  # 95% intervals
 
 
@@ -221,9 +220,21 @@ def label_curve(train: features.Features, val: features.Features, fractions: Seq
     return rows
 
 
-def choose(rungs: Sequence[Rung], tolerance: float = TOLERANCE, order: Sequence[str] = KINDS) -> Rung:
+def best_of(rungs: Sequence[Rung]) -> Rung:
+    """The method with the highest validation accuracy (the first of them in `rungs` on a tie)."""
+    return max(rungs, key=lambda r: r.val_acc)
+
+
+def close_to_best(best: Rung, rung: Rung, labels: torch.Tensor) -> bool:
+    """True when the validation split cannot tell `rung` from `best`: the paired 95% interval of
+    their difference includes zero."""
+    difference, noise = paired_interval(best.val_pred, rung.val_pred, labels)
+    return difference <= noise
+
+
+def choose(rungs: Sequence[Rung], labels: torch.Tensor, order: Sequence[str] = KINDS) -> Rung:
     """The first method on the ladder (`order`: KINDS for images, TEXT_KINDS for texts, the
-    cheapest first) within `tolerance` of the best validation accuracy. A fixed order, not
-    measured seconds, so a tie always goes the same way."""
-    best = max(r.val_acc for r in rungs)
-    return min((r for r in rungs if r.val_acc >= best - tolerance), key=lambda r: order.index(r.kind))
+    cheapest first) that the validation split cannot tell from the best (`close_to_best`).
+    A fixed order, not measured seconds, so a tie always goes the same way."""
+    best = best_of(rungs)
+    return min((r for r in rungs if close_to_best(best, r, labels)), key=lambda r: order.index(r.kind))
