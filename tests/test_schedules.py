@@ -115,3 +115,14 @@ def test_lr_range_test_trains_with_the_batchnorm_mode_asked_for_and_restores_mod
     seen.clear()
     S.lr_range_test(model, (x, split.y), steps=5, batch_size=8, bn_mode="train")
     assert all(seen)
+
+
+def test_steepest_fall_skips_the_smoothings_start_and_finds_a_known_steepest_rate():
+    lrs = [1e-6 * 10 ** (i / 10) for i in range(70)]  # 1e-6 .. ~8e0, ten steps a decade
+    # a loss whose fastest fall (per log rate) is at 1e-3 (step 30), a sharp drop in the first
+    # steps as a running mean's start-up makes, and a rise after 1e-1
+    losses = [2.0 - math.tanh((math.log10(lr) + 3) * 1.5) + (1.5 if i < 3 else 0) - 0.4 * i / 3 * (i < 3)
+              + (0.0 if lr < 0.1 else 5 * (math.log10(lr) + 1)) for i, lr in enumerate(lrs)]
+    assert S.steepest_fall(lrs, losses) == pytest.approx(1e-3, rel=0.01)
+    assert S.steepest_fall(lrs, losses, skip_start=0) < lrs[3]  # the artefact the skip avoids
+    assert S.steepest_fall(lrs[:5], losses[:5]) == lrs[0]  # too few steps: the first rate

@@ -172,7 +172,7 @@ def lr_range_test(
     from `start_lr` to `end_lr`, record the loss, stop once it explodes.
 
     Returns {"lrs", "losses" (smoothed), "suggested"}: the suggested rate is where the smoothed
-    loss falls fastest. The test trains as tl_utils.train.fit does: training mode, with
+    loss falls fastest (`steepest_fall`). The test trains as tl_utils.train.fit does: training mode, with
     BatchNorm layers as `bn_mode` says (tl_utils.freezing.set_bn_mode; "eval" keeps every
     pretrained statistic). Afterwards the model is as it was: its weights, its place (the
     device rule, tl_utils.runtime) and the mode of every module.
@@ -204,9 +204,22 @@ def lr_range_test(
             if not math.isfinite(value) or value > 4 * best:
                 break
         model.load_state_dict(saved)
-    slopes = [(losses[i + 1] - losses[i - 1]) / (math.log(lrs[i + 1]) - math.log(lrs[i - 1])) for i in range(1, len(lrs) - 1)]
-    suggested = lrs[1 + min(range(len(slopes)), key=slopes.__getitem__)] if slopes else start_lr
-    return {"lrs": lrs, "losses": losses, "suggested": suggested}
+    return {"lrs": lrs, "losses": losses, "suggested": steepest_fall(lrs, losses)}
+
+
+def steepest_fall(lrs: list[float], losses: list[float], skip_start: int = 10) -> float:
+    """The rate at which the smoothed loss falls fastest per unit of log rate, before its lowest point.
+
+    The first `skip_start` steps are skipped, as the usual implementations do: there the running
+    mean is still settling from its start, and its moves say nothing about the rate. Past the
+    lowest loss the rate is already too high. With too few steps left, the first rate is returned.
+    """
+    low = min(range(len(losses)), key=losses.__getitem__)
+    window = range(max(1, skip_start), min(low, len(lrs) - 2) + 1)
+    if not window:
+        return lrs[0]
+    slope = {i: (losses[i + 1] - losses[i - 1]) / (math.log(lrs[i + 1]) - math.log(lrs[i - 1])) for i in window}
+    return lrs[min(slope, key=slope.__getitem__)]
 
 
 def group_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
