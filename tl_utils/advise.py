@@ -428,7 +428,7 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
         names = ", ".join(r.name for r in close) or "none"
         advised = f" (at least {ADVISED_VAL} are advised)" if n_val < ADVISED_VAL else ""
         lines.append(f"Caution: the validation split has {n_val} {noun}s{advised}; within the noise of the best: "
-                     f"{names}. More validation {noun}s would tell them apart.")
+                     f"{names}. More validation {noun}s might tell them apart.")
     for name, why in (skipped or {}).items():
         lines.append(f"Not run: {name} ({why}); give more --minutes to include it.")
     return lines
