@@ -113,12 +113,14 @@ TEST_LOGS = ROOT / "_build" / "claims"  # where the test suite logs its executio
 
 
 def from_test_logs(folder: Path = TEST_LOGS) -> list[dict]:
-    """The test suite's executions as records: default seed (0), this machine's kernels."""
+    """The test suite's executions as records: default seed (0), the kernels it ran with (this
+    machine's own, or those ATEN_CPU_CAPABILITY named, as `make margins` sets it with the others)."""
+    kernel = os.environ.get("ATEN_CPU_CAPABILITY", "").lower() or native_kernel()
     runs = []
     for log in sorted(folder.glob("*.jsonl")):
         notebook = ROOT / _folder(log.stem + ".ipynb") / (log.stem + ".ipynb")
         tests = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-        runs.append({"notebook": notebook.name, "seed": 0, "kernel": native_kernel(),
+        runs.append({"notebook": notebook.name, "seed": 0, "kernel": kernel,
                      "digest": digest(notebook, _modules(tests)),
                      "seconds": None, "date": time.strftime("%Y-%m-%d", time.localtime(log.stat().st_mtime)),
                      "error": None, "tests": tests})

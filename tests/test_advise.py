@@ -1,5 +1,6 @@
 """tl-advise and tl-predict on a folder they have never seen, and on every kind of bad input."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tl_utils import advise, checks, data, deploy, ladder, models, owned
+from tl_utils import advise, checks, data, deploy, imagefiles, ladder, models, owned
 
 
 @pytest.fixture(scope="module")
@@ -343,3 +344,21 @@ def test_help_documents_the_exit_codes_and_version_and_debug_show_what_they_say(
     assert "internal failure (ZeroDivisionError: a bug). Run again with --debug" in capsys.readouterr().err
     with pytest.raises(ZeroDivisionError):
         advise.main([str(tmp_path), "--debug"])
+
+
+def test_tl_predict_reads_folders_recursively_and_prints_json(advised, planted, capsys):
+    result, _ = advised
+    folder = planted / "test"
+    status = advise.predict_main([str(result.out / "model"), str(folder), "--json"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = sorted(p for p in folder.rglob("*") if p.suffix.lower() in imagefiles.IMAGE_SUFFIXES)
+    assert status == 0 and [r["file"] for r in rows] == [str(p) for p in expected]
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 and r["label"] in r["probabilities"] for r in rows)
+
+
+def test_predictions_come_batch_by_batch_as_the_files_are_read(advised, planted):
+    result, _ = advised
+    files = sorted((planted / "test" / "boat").iterdir())[:5]
+    batches = list(deploy.iter_predictions(result.out / "model", files, batch_size=2))
+    assert [len(rows) for rows, _ in batches] == [2, 2, 1]
+    assert [r for rows, _ in batches for r in rows] == deploy.predict_files(result.out / "model", files)[0]

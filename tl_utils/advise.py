@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import os
 import shutil
@@ -531,18 +532,23 @@ def predict_main(argv: list[str] | None = None) -> int:
     """The `tl-predict` command: one line per image (or text), label and probability, tab-separated."""
     parser = _parser("tl-predict", "Label images or texts with a model saved by tl-advise.")
     parser.add_argument("model", help="the model folder tl-advise wrote (it holds model.json)")
-    parser.add_argument("files", nargs="+", help="image files; for a text model, .txt files (one text per line) "
-                                                 "or CSV / JSON-lines files")
+    parser.add_argument("files", nargs="+", help="image files or folders of them (searched recursively); for a text "
+                                                 "model, .txt files (one text per line), CSV / JSON-lines files, or "
+                                                 "folders of them")
     parser.add_argument("--onnx", action="store_true", help="run model.onnx with onnxruntime instead of PyTorch")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line, with every class's probability")
     args = parser.parse_args(argv)
 
     def work() -> int:
-        rows, skipped = deploy.predict_files(args.model, args.files, onnx=args.onnx)
-        for row in rows:
-            print(f"{row['file']}\t{row['label']}\t{row['probability']:.3f}")
-        for s in skipped:
-            print(f"tl-predict: skipped {s}", file=sys.stderr)
-        return 2 if skipped else 0
+        failed = 0
+        for rows, skipped in deploy.iter_predictions(args.model, args.files, onnx=args.onnx):
+            for row in rows:  # printed as each batch is done, not at the end
+                print(json.dumps(row, ensure_ascii=False) if args.json else
+                      f"{row['file']}\t{row['label']}\t{row['probability']:.3f}", flush=True)
+            for s in skipped:
+                print(f"tl-predict: skipped {s}", file=sys.stderr)
+            failed += len(skipped)
+        return 2 if failed else 0
 
     return _run("tl-predict", args.debug, work)
 

@@ -22,7 +22,7 @@ import json
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from . import imagefiles, models, owned, textfiles, textmodels
 from .train import predict
 
 __all__ = ["KNNHead", "BackboneWithKNN", "Deployed", "DeployedText", "deployable", "deployable_text", "save", "load",
-           "load_tokenizer", "replace_folder", "probabilities", "predict_files", "export_onnx", "onnx_probabilities",
+           "load_tokenizer", "replace_folder", "probabilities", "predict_files", "iter_predictions", "expand", "export_onnx", "onnx_probabilities",
            "FORMAT"]
 
 FORMAT = "tl-hands-on/classifier/1"
@@ -277,26 +277,57 @@ def _read_texts(files: Sequence[Path | str], column: str | None) -> tuple[list[s
     return texts, used, skipped
 
 
-def predict_files(folder: Path | str, files: Sequence[Path | str], *,
-                  onnx: bool = False) -> tuple[list[dict], list[imagefiles.Skipped]]:
-    """[{file, label, probability, probabilities}] for each image (or text: .txt files give one per
-    line, 'file:line'), and the files that were not read. onnx: run model.onnx with onnxruntime."""
+TEXT_SUFFIXES = (".txt", *textfiles.FORMATS)  # what tl-predict reads from a folder for a text model
+
+
+def expand(files: Sequence[Path | str], suffixes: Sequence[str]) -> list[Path]:
+    """The files as given, with each folder replaced by the files under it (recursively, sorted,
+    hidden ones left out) whose names end in one of `suffixes`."""
+    out = []
+    for f in map(Path, files):
+        if f.is_dir():
+            out += sorted(p for p in f.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                          and not imagefiles.is_hidden(p, f))
+        else:
+            out.append(f)
+    return out
+
+
+def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: bool = False,
+                     batch_size: int = 64) -> Iterator[tuple[list[dict], list[imagefiles.Skipped]]]:
+    """Predict batch by batch as the files are read: yields ([{file, label, probability,
+    probabilities}], files not read) per batch of `batch_size` files. Images, or texts (.txt files
+    give one per line, 'file:line'); folders are searched recursively. onnx: run model.onnx."""
     model, config = load(folder)
     if onnx and not (Path(folder) / "model.onnx").is_file():
         raise FileNotFoundError(f"{folder} has no model.onnx: predict without --onnx")
-    if config.get("input") == "texts":
-        texts, used, skipped = _read_texts(files, config.get("text_column"))
-        inputs = textmodels.tokenise(load_tokenizer(folder), texts, config["max_length"]) if texts else {}
-    else:
-        inputs, used, skipped = read_images(files, config["size"])
-    if not used:
-        probs = torch.zeros(0, len(config["classes"]))
-    elif onnx:
-        probs = torch.from_numpy(onnx_probabilities(Path(folder) / "model.onnx", inputs))
-    else:
-        probs = probabilities(model, inputs)
-    rows = [{"file": str(f), "label": config["classes"][int(p.argmax())], "probability": float(p.max()),
-             "probabilities": dict(zip(config["classes"], map(float, p)))} for f, p in zip(used, probs)]
+    texts = config.get("input") == "texts"
+    tokenizer = load_tokenizer(folder) if texts else None
+    paths = expand(files, TEXT_SUFFIXES if texts else imagefiles.IMAGE_SUFFIXES)
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start:start + batch_size]
+        if texts:
+            lines, used, skipped = _read_texts(chunk, config.get("text_column"))
+            inputs = textmodels.tokenise(tokenizer, lines, config["max_length"]) if lines else {}
+        else:
+            inputs, used, skipped = read_images(chunk, config["size"])
+        if not used:
+            probs = torch.zeros(0, len(config["classes"]))
+        elif onnx:
+            probs = torch.from_numpy(onnx_probabilities(Path(folder) / "model.onnx", inputs))
+        else:
+            probs = probabilities(model, inputs)
+        yield ([{"file": str(f), "label": config["classes"][int(p.argmax())], "probability": float(p.max()),
+                 "probabilities": dict(zip(config["classes"], map(float, p)))} for f, p in zip(used, probs)], skipped)
+
+
+def predict_files(folder: Path | str, files: Sequence[Path | str], *,
+                  onnx: bool = False) -> tuple[list[dict], list[imagefiles.Skipped]]:
+    """All of `iter_predictions` at once: (rows, files not read)."""
+    rows, skipped = [], []
+    for batch_rows, batch_skipped in iter_predictions(folder, files, onnx=onnx):
+        rows += batch_rows
+        skipped += batch_skipped
     return rows, skipped
 
 
