@@ -282,7 +282,9 @@ def test_out_inside_the_folder_or_someone_elses_folder_is_refused(planted, tmp_p
     assert (tmp_path / "mine" / "thesis.tex").is_file()
 
 
-def test_a_rerun_keeps_the_learners_files_and_refuses_a_data_folder_inside_its_output(planted, tmp_path, capsys):
+def test_a_rerun_keeps_the_learners_files_and_refuses_a_data_folder_inside_its_output(planted, tmp_path, capsys,
+                                                                                       monkeypatch):
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "cache"))  # the learner's cache: nothing may land there
     out = tmp_path / "advice"
     quick = ["--top-epochs", "0", "--scratch-epochs", "0", "-q"]
     assert advise.main([str(planted), "--out", str(out), *quick]) == 0
@@ -293,6 +295,7 @@ def test_a_rerun_keeps_the_learners_files_and_refuses_a_data_folder_inside_its_o
     assert advise.main([str(planted), "--out", str(out), *quick]) == 0  # a second run into the same folder
     assert (out / "notes.md").read_text() == "tried 64 px first"
     assert len(list(kept.rglob("*.png"))) == 24 and (out / "report.md").is_file() and (out / "model" / "model.json").is_file()
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # features went to a temporary folder
 
 
 def test_ctrl_c_exits_130_without_a_traceback_and_leaves_the_old_folder(planted, tmp_path, capsys, monkeypatch):

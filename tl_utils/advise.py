@@ -179,7 +179,7 @@ def _skip_reason(per_epoch: float, flag: str) -> str:
 
 
 def _images(path: Path, size: int, seed: int, start: float, minutes: float, top_epochs: int | None,
-            scratch_epochs: int | None, log: Callable[[str], None]) -> _Prepared:
+            scratch_epochs: int | None, log: Callable[[str], None], cache: Path) -> _Prepared:
     """Checks, features and the ladder for a folder of images."""
     folder = read_folder(path, size)  # the skipped files are listed below and in the report
     _enough(folder.y, folder.classes, folder.fixed_splits, "image")
@@ -190,12 +190,12 @@ def _images(path: Path, size: int, seed: int, start: float, minutes: float, top_
     _log_skipped(folder.skipped, log)
     n_classes, n_val = len(folder.classes), len(splits["val"])
 
-    log("[2/5] features of the pretrained backbone")
+    log("[2/5] features of the pretrained backbone (in a temporary folder, deleted at the end)")
     backbone = models.load_backbone()
     prep = models.preprocessing(size=size)
-    pooled = {s: features.extract(backbone, d, prep) for s, d in splits.items() if len(d)}
-    bottoms = {s: features.extract_stages(backbone, splits[s], prep, [ladder.TOP_K])[ladder.TOP_K]
-               for s in ("train", "val")}  # the top stages' inputs, cached like the features
+    pooled = {s: features.extract(backbone, splits[s], prep, cache=cache) for s in ("train", "val")}
+    bottoms = {s: features.extract_stages(backbone, splits[s], prep, [ladder.TOP_K], cache=cache)[ladder.TOP_K]
+               for s in ("train", "val")}  # the top stages' inputs; test images meet only the chosen model
 
     log("[3/5] the ladder: k-NN, linear probe, fine-tuning the top stages, a small CNN from scratch")
     rungs, curve = _frozen(pooled, ladder.lite0_heads(backbone), "efficientnet-lite0", seed)
@@ -228,7 +228,7 @@ def _images(path: Path, size: int, seed: int, start: float, minutes: float, top_
 
 
 def _texts(path: Path, text_column: str | None, label_column: str | None, seed: int, start: float, minutes: float,
-           top_epochs: int | None, scratch_epochs: int | None, log: Callable[[str], None]) -> _Prepared:
+           top_epochs: int | None, scratch_epochs: int | None, log: Callable[[str], None], cache: Path) -> _Prepared:
     """Checks, embeddings and the ladder for a CSV / JSON-lines file of texts and labels."""
     try:
         table = textfiles.read_table(path, text_column, label_column)
@@ -244,13 +244,14 @@ def _texts(path: Path, text_column: str | None, label_column: str | None, seed: 
         f"{len(findings.left_out)} text(s) copying another split's left out of evaluation")
     _log_skipped(table.skipped, log)
 
-    log("[2/5] embeddings of the pretrained encoder")
+    log("[2/5] embeddings of the pretrained encoder (in a temporary folder, deleted at the end)")
     tokenizer, encoder = models.load_text_encoder()
     tokens = {s: textmodels.tokenise(tokenizer, d.x) for s, d in splits.items() if len(d)}
     labels = {s: d.y for s, d in splits.items()}
     findings.long = textmodels.too_long(tokenizer, table.texts)
-    embedded = {s: features.Features(features.embed_texts(tokenizer, encoder, d.x, max_length=textmodels.MAX_LENGTH),
-                                     d.y, d.classes, path, False, 0.0) for s, d in splits.items() if len(d)}
+    embedded = {s: features.Features(features.embed_texts(tokenizer, encoder, splits[s].x, max_length=textmodels.MAX_LENGTH,
+                                                          cache=cache), splits[s].y, splits[s].classes, path, False, 0.0)
+                for s in ("train", "val")}  # test texts meet only the chosen model
 
     log("[3/5] the ladder: k-NN, linear probe, fine-tuning the top encoder layers, TF-IDF from scratch")
     rungs, curve = _frozen(embedded, ladder.text_heads(encoder), "minilm-l6", seed)
@@ -302,10 +303,12 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
     _check_out(path, out)
     seed_everything(seed)
     log(f"[1/5] checking {path}")
-    if path.is_file():
-        run = _texts(path, text_column, label_column, seed, start, minutes, top_epochs, scratch_epochs, log)
-    else:
-        run = _images(path, size, seed, start, minutes, top_epochs, scratch_epochs, log)
+    with tempfile.TemporaryDirectory(prefix="tl-advise-features-") as cache:  # your features are not kept anywhere
+        if path.is_file():
+            run = _texts(path, text_column, label_column, seed, start, minutes, top_epochs, scratch_epochs, log,
+                         Path(cache))
+        else:
+            run = _images(path, size, seed, start, minutes, top_epochs, scratch_epochs, log, Path(cache))
     for name, why in run.skipped.items():
         log(f"  skipped {name}: {why}")
     splits, noun = run.splits, run.findings.noun
