@@ -113,8 +113,9 @@ TEST_LOGS = ROOT / "_build" / "claims"  # where the test suite logs its executio
 
 
 def from_test_logs(folder: Path = TEST_LOGS) -> list[dict]:
-    """The test suite's executions as records: default seed (0), the kernels it ran with (this
-    machine's own, or those ATEN_CPU_CAPABILITY named, as `make margins` sets it with the others)."""
+    """The test suite's executions as records: default seed (0), the kernels named by this process's
+    ATEN_CPU_CAPABILITY (set it as the test run had it, with ONEDNN_MAX_CPU_ISA and
+    MKL_ENABLE_INSTRUCTIONS as KERNEL_ENV does) or else this machine's own."""
     kernel = os.environ.get("ATEN_CPU_CAPABILITY", "").lower() or native_kernel()
     runs = []
     for log in sorted(folder.glob("*.jsonl")):
@@ -223,6 +224,8 @@ def main() -> None:
     parser.add_argument("--from-tests", action="store_true", help="merge the last `make test`'s executions, run nothing")
     parser.add_argument("--table-only", action="store_true", help="only rewrite book/_margins.md from the records")
     args = parser.parse_args()
+    if args.kernel and not set(args.kernel) <= set(kernels_here()):
+        parser.error(f"this processor runs {', '.join(kernels_here())}; --kernel {' '.join(args.kernel)} is not among them")
     if args.from_tests:
         save_records(merge(load_records(), from_test_logs()))
     elif not args.table_only:

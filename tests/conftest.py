@@ -36,6 +36,7 @@ os.environ["TL_CACHE_DIR"] = str(TEST_CACHE)
 matplotlib.use("Agg")  # in this process only: notebook kernels keep their inline figures
 
 CLAIMS_LOGS = ROOT / "_build" / "claims"
+shutil.rmtree(CLAIMS_LOGS, ignore_errors=True)  # only this session's executions, never an older run's
 CLAIMS_LOGS.mkdir(parents=True, exist_ok=True)
 
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -1,5 +1,5 @@
+import ast
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -75,24 +75,32 @@ def test_glue_returns_plain_values_and_checks_names():
         claims.glue("bad name!", 1)
 
 
-def _claim_calls() -> list[tuple[str, str]]:
+def _claim_calls() -> list[tuple[str, ast.Call]]:
     calls = []
     for notebook in run_notebooks.chapters():
         for cell in nbformat.read(notebook, as_version=4).cells:
-            if cell.cell_type == "code":
-                calls += [(notebook.name, m) for m in re.findall(r"check_claim\((.*?)\n\)", cell.source, flags=re.S)]
+            if cell.cell_type == "code" and "check_claim" in cell.source:
+                tree = ast.parse("\n".join(line for line in cell.source.splitlines() if not line.startswith(("%", "!"))))
+                calls += [(notebook.name, node) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                          and getattr(node.func, "attr", getattr(node.func, "id", None)) == "check_claim"]
     return calls
 
 
-def test_every_claim_in_the_course_passes_tests_with_a_margin():
+def test_every_claim_in_the_course_passes_a_list_of_tests_and_most_have_a_margin():
     calls = _claim_calls()
-    assert len(calls) >= 40
+    source_count = sum(nbformat.read(n, as_version=4).cells.__repr__().count("check_claim(") for n in run_notebooks.chapters())
+    assert len(calls) == source_count >= 40  # every call found, the indented ones too
+    kinds = []
     for notebook, call in calls:
-        name = re.match(r'\s*"([a-z0-9-]+)"', call)
-        assert name, f"{notebook}: a claim without a literal name: {call[:80]}"
-        assert re.search(r"\[\s*tl\.(at_least|at_most|is_true)\(", call), f"{notebook}: '{name[1]}' passes no list of tests"
-    numeric = [c for _, c in calls if "tl.at_least(" in c or "tl.at_most(" in c]
-    assert len(numeric) >= 0.75 * len(calls), "most claims test a number against a threshold, so they have a margin"
+        name = call.args[0]
+        assert isinstance(name, ast.Constant), f"{notebook}: a claim without a literal name"
+        tests = call.args[1] if len(call.args) > 1 else None
+        assert isinstance(tests, ast.List) and tests.elts, f"{notebook}: '{name.value}' passes no list of tests"
+        made = {getattr(t.func, "attr", None) for t in tests.elts if isinstance(t, ast.Call)}
+        assert len(made) and made <= {"at_least", "at_most", "is_true"}, f"{notebook}: '{name.value}': {made}"
+        kinds.append(made)
+    numeric = [m for m in kinds if m & {"at_least", "at_most"}]
+    assert len(numeric) >= 0.75 * len(kinds), "most claims test a number against a threshold, so they have a margin"
 
 
 def test_the_robustness_table_merges_runs_and_parses(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tl_utils import deploy, features, models
+from tl_utils import deploy, features, imagefiles, models
 from tl_utils.preprocess import Preprocess
 
 SIZE = 64
@@ -122,3 +122,13 @@ def test_predict_files_labels_images_and_lists_the_rest(tmp_path):
     assert [r["probability"] for r in rows] == pytest.approx(probs.max(1).values.tolist())
     assert [(s.path.name, s.reason.split(" (")[0]) for s in skipped] == [
         ("notes.txt", "cannot be decoded as an image"), ("gone.jpg", "no such file")]
+
+
+def test_expand_searches_folders_and_names_one_with_nothing_to_read(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("b/x.png", ".hidden.png", "notes.txt"):
+        (tmp_path / "a" / name).write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    paths, empty = deploy.expand([tmp_path / "a", tmp_path / "empty", tmp_path / "z.jpg"], imagefiles.IMAGE_SUFFIXES)
+    assert paths == [tmp_path / "a" / "b" / "x.png", tmp_path / "z.jpg"]
+    assert [s.path for s in empty] == [tmp_path / "empty"]

@@ -62,4 +62,5 @@ def test_pip_install_dot_then_both_tools_run_end_to_end(tmp_path):
 
 def test_make_lab_passes_allow_root_only_as_root():
     done = _run("make", "-n", "lab", cwd=ROOT)
-    assert ("--allow-root" in done.stdout) == (os.geteuid() == 0)
+    command = [line for line in done.stdout.splitlines() if line.startswith(".venv/bin/jupyter lab")]
+    assert len(command) == 1 and ("--allow-root" in command[0]) == (os.geteuid() == 0)

@@ -125,4 +125,5 @@ def test_steepest_fall_skips_the_smoothings_start_and_finds_a_known_steepest_rat
               + (0.0 if lr < 0.1 else 5 * (math.log10(lr) + 1)) for i, lr in enumerate(lrs)]
     assert S.steepest_fall(lrs, losses) == pytest.approx(1e-3, rel=0.01)
     assert S.steepest_fall(lrs, losses, skip_start=0) < lrs[3]  # the artefact the skip avoids
-    assert S.steepest_fall(lrs[:5], losses[:5]) == lrs[0]  # too few steps: the first rate
+    assert S.steepest_fall(lrs[:2], losses[:2]) == lrs[0]  # too few steps: the first rate
+    assert S.steepest_fall(lrs, losses[:-1] + [float("nan")]) == pytest.approx(1e-3, rel=0.01)  # a blown-up last step

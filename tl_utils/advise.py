@@ -477,7 +477,8 @@ def _run(prog: str, debug: bool, work: Callable[[], int]) -> int:
     try:
         return work()
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; nothing was written", file=sys.stderr)
+        print(f"\n{prog}: interrupted" + ("; nothing was written, an earlier output folder is as it was"
+                                          if prog == "tl-advise" else ""), file=sys.stderr)
         return 130
     except (AdviseError, OSError, ValueError) as error:  # FileNotFoundError and FileExistsError are OSErrors
         if debug:

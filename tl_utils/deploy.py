@@ -183,8 +183,9 @@ def save(model: Deployed | DeployedText, config: dict, folder: Path | str, *, on
          tokenizer=None) -> Path:
     """Write `model`, `config` (and model.onnx) into `folder`, replacing a model there, atomically.
 
-    Everything goes into a temporary folder first, model.json last, and the folder is renamed
-    into place at the end: interrupted at any point, no half-written model is left behind.
+    Everything goes into a temporary folder first, model.json last, and is moved into place at the
+    end (owned.publish: only files an earlier save wrote are replaced); an error or Ctrl-C at any
+    point leaves the folder as it was.
     tokenizer: a text model's (saved in text/, with the encoder's configuration).
     """
     if config.get("input") == "texts" and tokenizer is None:
@@ -280,17 +281,20 @@ def _read_texts(files: Sequence[Path | str], column: str | None) -> tuple[list[s
 TEXT_SUFFIXES = (".txt", *textfiles.FORMATS)  # what tl-predict reads from a folder for a text model
 
 
-def expand(files: Sequence[Path | str], suffixes: Sequence[str]) -> list[Path]:
+def expand(files: Sequence[Path | str], suffixes: Sequence[str]) -> tuple[list[Path], list[imagefiles.Skipped]]:
     """The files as given, with each folder replaced by the files under it (recursively, sorted,
-    hidden ones left out) whose names end in one of `suffixes`."""
-    out = []
+    hidden ones left out) whose names end in one of `suffixes`; and the folders with none."""
+    out, empty = [], []
     for f in map(Path, files):
         if f.is_dir():
-            out += sorted(p for p in f.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-                          and not imagefiles.is_hidden(p, f))
+            found = sorted(p for p in f.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                           and not imagefiles.is_hidden(p, f))
+            out += found
+            if not found:
+                empty.append(imagefiles.Skipped(f, f"a folder with no file ending in {', '.join(suffixes)}"))
         else:
             out.append(f)
-    return out
+    return out, empty
 
 
 def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: bool = False,
@@ -303,7 +307,9 @@ def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: b
         raise FileNotFoundError(f"{folder} has no model.onnx: predict without --onnx")
     texts = config.get("input") == "texts"
     tokenizer = load_tokenizer(folder) if texts else None
-    paths = expand(files, TEXT_SUFFIXES if texts else imagefiles.IMAGE_SUFFIXES)
+    paths, empty = expand(files, TEXT_SUFFIXES if texts else imagefiles.IMAGE_SUFFIXES)
+    if empty:
+        yield [], empty
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
         if texts:

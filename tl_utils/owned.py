@@ -40,10 +40,12 @@ def publish(new: Path, target: Path, legacy: bool = False) -> None:
 
     legacy: `target` was written before manifests existed: its files named as new ones are ours.
     A file in `target` that has a new file's name but is not ours is never replaced: FileExistsError.
-    If anything fails, `target` is restored and the error is raised; `new` is consumed on success.
+    If anything fails (Ctrl-C included), `target` is restored and the error is raised; `new` is
+    consumed on success. A hard kill halfway (power loss) can leave the previous files in a hidden
+    `.tl-previous-*` folder inside `target`: nothing is deleted before every new file is in place.
     """
     new, target = Path(new), Path(target)
-    files = _files(new)
+    files = sorted(_files(new), key=lambda f: Path(f).name == "model.json")  # a model's "complete" mark last
     (new / MANIFEST).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
     if not target.exists():
         new.rename(target)  # atomic: the folder appears complete or not at all

@@ -210,12 +210,14 @@ def lr_range_test(
 def steepest_fall(lrs: list[float], losses: list[float], skip_start: int = 10) -> float:
     """The rate at which the smoothed loss falls fastest per unit of log rate, before its lowest point.
 
-    The first `skip_start` steps are skipped, as the usual implementations do: there the running
-    mean is still settling from its start, and its moves say nothing about the rate. Past the
-    lowest loss the rate is already too high. With too few steps left, the first rate is returned.
+    The first `skip_start` steps (a quarter of a shorter run) are skipped, as the usual
+    implementations do: there the running mean is still settling from its start, and its moves say
+    nothing about the rate. Past the lowest loss the rate is already too high. With too few steps
+    left, the first rate is returned.
     """
+    losses = [x if math.isfinite(x) else math.inf for x in losses]  # a loss that blew up is never the lowest
     low = min(range(len(losses)), key=losses.__getitem__)
-    window = range(max(1, skip_start), min(low, len(lrs) - 2) + 1)
+    window = range(max(1, min(skip_start, len(losses) // 4)), min(low, len(lrs) - 2) + 1)
     if not window:
         return lrs[0]
     slope = {i: (losses[i + 1] - losses[i - 1]) / (math.log(lrs[i + 1]) - math.log(lrs[i - 1])) for i in window}
