@@ -36,7 +36,7 @@ def test_deployed_model_is_preprocessing_then_the_network():
 def test_save_load_and_onnx_give_the_same_probabilities(tmp_path):
     model, config = _lite0_probe()
     folder = deploy.save(model, config, tmp_path / "model")
-    assert sorted(p.name for p in folder.iterdir()) == ["model.json", "model.onnx", "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [".tl-files.json", "model.json", "model.onnx", "model.safetensors"]
     loaded, loaded_config = deploy.load(folder)
     images = _images(7)  # another batch size than the export's example
     before = deploy.probabilities(model, images)
