@@ -174,11 +174,14 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 
 def verdict(row: dict) -> str:
-    """"fails" anywhere; "thin" when the smallest margin is within one spread of zero; else "firm"."""
+    """"fails" anywhere; a yes/no test "exact"; with one run "one run"; "thin" when the smallest
+    margin is within one spread (s.d.) of zero; else "firm"."""
     if row["fails"]:
         return "fails"
-    if row["smallest"] is None or row["runs"] < 2:
-        return "firm" if row["smallest"] is None else "one run"
+    if row["smallest"] is None:
+        return "exact"
+    if row["runs"] < 2:
+        return "one run"
     return "thin" if row["smallest"] <= row["spread"] else "firm"
 
 

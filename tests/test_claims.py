@@ -123,6 +123,8 @@ def test_the_robustness_table_merges_runs_and_parses(tmp_path, monkeypatch):
     assert rows["exact"]["fails"] == 1 and rows["exact"]["smallest"] is None
     assert robustness.verdict({"fails": 0, "smallest": 1.0, "spread": 2.0, "runs": 5}) == "thin"
     assert robustness.verdict({"fails": 0, "smallest": 3.0, "spread": 2.0, "runs": 5}) == "firm"
+    assert robustness.verdict({"fails": 0, "smallest": None, "spread": None, "runs": 1}) == "exact"
+    assert robustness.verdict({"fails": 0, "smallest": 3.0, "spread": 0.0, "runs": 1}) == "one run"
     text = robustness.write_table(runs, tmp_path / "m.md")
     table = [line for line in text.splitlines() if line.startswith("| 06")]
     assert len(table) == 2 and all(line.count("|") == 9 for line in table)
