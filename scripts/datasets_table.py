@@ -18,11 +18,11 @@ TABLE = Path(__file__).resolve().parents[1] / "book" / "_datasets.md"
 
 def table() -> str:
     """The markdown table: one row per registered dataset, its split sizes counted."""
-    lines = ["| name | what | classes | comes from | train / val / test |", "|---|---|---|---|---|"]
+    lines = ["| name | what | classes | comes from | train / val / test | copies left out |", "|---|---|---|---|---|---:|"]
     for name, info in REGISTRY.items():
         splits = [data.load(name, split) for split in data.SPLITS]
         sizes = " / ".join(f"{len(s):,}".replace(",", " ") for s in splits)
-        lines.append(f"| `{name}` | {info.description} | {len(splits[0].classes)} | {info.origin} | {sizes} |")
+        lines.append(f"| `{name}` | {info.description} | {len(splits[0].classes)} | {info.origin} | {sizes} | {data.left_out(name)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -204,6 +204,19 @@ def test_the_choice_and_its_reason_come_from_the_same_paired_comparison():
     assert f"is {100 * gap:.1f} points ahead, within the noise (± {100 * noise:.1f} points)" in line
 
 
+def test_scores_that_are_the_best_of_several_settings_are_called_optimistic():
+    n = 400
+    labels = torch.arange(n) % 2
+    probe = _rung("probe", [i < 280 for i in range(n)])  # 70%, one setting
+    knn = _rung("knn", [i < 280 for i in range(n)])
+    assert not any(line.startswith("Optimism") for line in advise.recommend([probe], probe, labels, []))
+    knn.tried = 4  # k among four
+    assert ladder.selection_lift(probe, n) == 0.0
+    assert ladder.selection_lift(knn, n) == pytest.approx((0.7 * 0.3 / n) ** 0.5 * 1.03, rel=0.02)  # E[max of 4] = 1.03
+    line = next(line for line in advise.recommend([knn, probe], knn, labels, []) if line.startswith("Optimism"))
+    assert "(the k-NN, 4)" in line and f"{100 * ladder.selection_lift(knn, n):.1f} points for the k-NN" in line
+
+
 def test_intervals_are_never_zero_and_pairs_are_narrower():
     assert 0.05 < ladder.interval(1.0, 58) < 0.07 and 0.05 < ladder.interval(0.0, 58) < 0.07
     assert ladder.interval(0.5, 100) == pytest.approx(0.096, abs=0.002)

@@ -32,6 +32,15 @@ def test_the_options_choose_the_steps():
     assert steps == ["RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter"]
 
 
+def test_a_white_background_stays_white():
+    white = torch.full((4, 3, 40, 40), 255, dtype=torch.uint8)
+    white[:, 0, 10:30, 10:30] = 40  # a dark red square on white
+    torch.manual_seed(0)
+    out = augment.for_drawings(40, crop_scale=(1.0, 1.0), flip=False, jitter=0.5)(white)
+    assert (out[:, :, :5, :5] >= 250).all()  # the corners: still white (hue changes round by a unit)
+    assert not torch.equal(out, white)  # the square's colour changed
+
+
 def test_a_flip_mirrors_left_to_right(drawings):
     flip = augment.PerImage(lambda image: image.flip(-1))
     assert torch.equal(flip(drawings), drawings.flip(-1))

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tl_utils import data, registry, sources
+from tl_utils import copies, data, registry, sources
 
 
 @pytest.fixture
@@ -25,9 +25,9 @@ def test_an_unknown_name_lists_what_is_available():
 
 
 @pytest.mark.parametrize("name, n_train, n_test, shape", [
-    ("fashion-mnist", 55_000, 10_000, (1, 28, 28)),
+    ("fashion-mnist", 55_000, 9_911, (1, 28, 28)),  # the official 10 000, less 89 near copies of training images
     ("mnist-5k", 3_500, 1_000, (1, 28, 28)),
-    ("animal-mnist", 7_288, 1_941, (1, 28, 28)),
+    ("animal-mnist", 7_288, 1_939, (1, 28, 28)),
 ])
 def test_image_datasets_are_uint8_nchw_with_fixed_split_sizes(name, n_train, n_test, shape):
     train, test = data.load(name, "train"), data.load(name, "test")
@@ -52,6 +52,30 @@ def test_no_example_is_in_two_splits(name):
     key = (lambda t: t) if name == "rotten-tomatoes" else (lambda t: t.numpy().tobytes())
     seen = [{key(t) for t in data.load(name, s).x} for s in ("train", "val", "test")]
     assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+
+
+@pytest.mark.parametrize("name", list(registry.REGISTRY))
+def test_no_split_holds_a_near_copy_of_another(name):
+    """The copy check, run afresh on what the splits now hold, finds nothing across splits."""
+    splits = [data.load(name, s) for s in data.SPLITS]
+    codes = np.concatenate([np.full(len(s), i) for i, s in enumerate(splits)])
+    if splits[0].is_text:
+        found = copies.text_copies([t for s in splits for t in s.x], codes)
+    else:
+        side, similarity = registry.REGISTRY[name].near
+        found = copies.find_copies(torch.cat([s.x for s in splits]), min_similarity=similarity, side=side)
+    labels = torch.cat([s.y for s in splits])
+    assert copies.later_copies(found, codes)[0] == []
+    assert all(labels[c.first] == labels[c.second] for c in found)
+    assert data.left_out(name) == 0 if name in ("mnist-5k", "rotten-tomatoes") else data.left_out(name) > 0
+
+
+def test_near_copies_go_from_the_later_split_and_both_when_labels_differ(monkeypatch, tmp_path, fresh_registry):
+    x = np.array(["Great flight!", "great flight", "Lost my bag", "lost my bag.", "On time", "on time"], dtype=object)
+    y = np.array([2, 2, 0, 1, 1, 1])
+    codes = np.array([2, 0, 0, 2, 0, 0])
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path))
+    assert data._copies_left_out("airline-tweets", x, y, codes).tolist() == [0, 2, 3]
 
 
 def test_splits_do_not_depend_on_the_seed():
@@ -202,7 +226,7 @@ def test_sample_photos_are_real_rgb_images_with_labels():
 def test_clipart_has_twelve_classes_and_no_placeholders():
     train, test = data.load("clipart", "train"), data.load("clipart", "test")
     assert train.classes[:3] == ["bird", "bug", "fish"] and len(train.classes) == 12
-    assert (len(train), len(test)) == (310, 248) and train.x.shape[1:] == (3, 96, 96)
+    assert (len(train), len(test)) == (310, 242) and train.x.shape[1:] == (3, 96, 96)
     assert train.y.bincount().min() >= 11  # enough for 10 labels per class
     assert all(x.float().std() >= 1 for x in torch.cat([train.x, test.x]))  # no blank images
 
@@ -239,7 +263,7 @@ def test_a_deb_is_unpacked_without_dpkg(tmp_path):
 
 def test_airline_tweets_are_tweets_to_airlines():
     train = data.load("airline-tweets", "train")
-    assert train.classes == ["negative", "neutral", "positive"] and len(train) == 11_518
+    assert train.classes == ["negative", "neutral", "positive"] and len(train) == 11_480
     assert all("@" in t for t in train.x[:50])
     assert train.y.bincount().tolist()[0] > 3 * train.y.bincount().tolist()[2]  # complaints dominate
 

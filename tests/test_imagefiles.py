@@ -124,3 +124,14 @@ def test_a_folder_of_nothing_readable_says_so(tmp_path):
         (tmp_path / cls / "x.png").write_text("text")
     with pytest.raises(ValueError, match="No readable images"), pytest.warns(UserWarning, match="2 file"):
         data.load(str(tmp_path), size=16)
+
+
+def test_decode_all_keeps_the_order_and_puts_each_failure_in_its_place(tmp_path):
+    paths = []
+    for i in range(12):
+        paths.append(tmp_path / f"{i:02d}.png")
+        Image.fromarray(np.full((4, 4 + i, 3), 10 * i, dtype=np.uint8)).save(paths[-1])
+    paths.insert(5, tmp_path / "missing.png")
+    results = imagefiles.decode_all(paths, lambda p: imagefiles.read_square(p, 8)[1])
+    assert isinstance(results[5], imagefiles.ImageError) and "no such file" in str(results[5])
+    assert [r for r in results if not isinstance(r, imagefiles.ImageError)] == [(4 + i, 4) for i in range(12)]

@@ -42,7 +42,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import checks, deploy, features, freezing, ladder, models, owned, textfiles, textmodels
+from . import (
+    checks,
+    copies,
+    deploy,
+    features,
+    freezing,
+    ladder,
+    models,
+    owned,
+    textfiles,
+    textmodels,
+)
 from .data import SPLITS, DataSplit, Folder, read_folder, split_by_name
 from .runtime import seed_everything
 from .train import forward
@@ -113,7 +124,7 @@ def _split(source: Folder | textfiles.TextTable, findings: checks.Findings, x, n
         keep = codes >= 0
         codes[keep] = split_by_name(source.y[keep], [n for n, k in zip(names, keep) if k], (0.8, 0.2, 0.0),
                                     codes[keep] == 2)
-        leaks, left_out = checks.leaked(findings.copies, codes)  # copies within train may now straddle train/val
+        leaks, left_out = copies.later_copies(findings.copies, codes)  # copies within train may now straddle train/val
         findings.leaks += [c for c in leaks if c not in findings.leaks]
         findings.left_out = sorted(set(findings.left_out) | set(left_out))
         codes[left_out] = -1
@@ -433,6 +444,14 @@ def recommend(rungs: list[ladder.Rung], chosen: ladder.Rung, val_labels: torch.T
         advised = f" (at least {ADVISED_VAL} are advised)" if n_val < ADVISED_VAL else ""
         lines.append(f"Caution: the validation split has {n_val} {noun}s{advised}; within the noise of the best: "
                      f"{names}. More validation {noun}s might tell them apart.")
+    flattered = [r for r in rungs if r.tried > 1]
+    if flattered:
+        most = max(flattered, key=lambda r: ladder.selection_lift(r, n_val))
+        settings = "; ".join(f"the {r.name}, {r.tried}" for r in flattered)
+        lines.append(f"Optimism: these scores are each the best of several settings tried on this same validation "
+                     f"split ({settings}), so they flatter those methods, by up to about "
+                     f"{_points(ladder.selection_lift(most, n_val))} for the {most.name} (one standard error times "
+                     "the expected best of that many draws); the test split, scored once, is not flattered.")
     for name, why in (skipped or {}).items():
         lines.append(f"Not run: {name} ({why}); give more --minutes to include it.")
     return lines

@@ -45,13 +45,15 @@ def for_drawings(size: int, *, crop_scale: tuple[float, float] = (0.5, 1.0), fli
     size: the side of the crops, in pixels (the resolution the model trains at).
     crop_scale: the fraction of the image a random crop keeps, (smallest, largest).
     flip: mirror left to right half the time (wrong where mirroring changes the label).
-    jitter: how much brightness, contrast and saturation may change (0 for none).
+    jitter: how much saturation may change, and hue by a tenth of that (0 for none). Both leave
+        white white, so the drawings keep the white background that validation and test
+        drawings have; brightness and contrast changes would turn it grey.
     """
     steps: list[nn.Module] = [v2.RandomResizedCrop(size, scale=crop_scale, antialias=True)]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
     if jitter:
-        steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
+        steps.append(v2.ColorJitter(saturation=jitter, hue=jitter / 10))
     return PerImage(v2.Compose(steps))
 
 

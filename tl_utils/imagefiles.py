@@ -15,14 +15,20 @@ chapter 10, so a folder reads the same way everywhere:
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "ImageError", "Skipped", "is_hidden", "list_images", "open_rgb",
+from .runtime import progress
+
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "ImageError", "Skipped", "is_hidden", "list_images", "open_rgb", "decode_all",
            "read_square", "to_square_rgb"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -121,3 +127,20 @@ def read_square(path: Path, size: int, max_pixels: int | None = MAX_PIXELS) -> t
 def to_square_rgb(path: Path, size: int, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """Decode an image file (`open_rgb`), pad it to a square on white, resize: uint8 (3, size, size)."""
     return read_square(path, size, max_pixels)[0]
+
+
+Decoded = TypeVar("Decoded")
+
+
+def decode_all(paths: Sequence[Path], decode: Callable[[Path], Decoded],
+               what: str = "decoding images") -> list[Decoded | ImageError]:
+    """`decode(path)` for every path, in order, on a pool of threads (PIL decodes outside the
+    GIL), with a progress bar on a terminal; a file that fails gives its ImageError in its place."""
+    def attempt(path: Path) -> Decoded | ImageError:
+        try:
+            return decode(path)
+        except ImageError as error:
+            return error
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        return list(progress(pool.map(attempt, paths), total=len(paths), desc=what))

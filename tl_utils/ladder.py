@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .train import fit, predict
 
 __all__ = ["Rung", "interval", "paired_interval", "knn", "probe", "lite0_heads", "text_heads", "top_stages",
            "top_layers_model", "top_layers", "scratch", "tfidf", "label_curve", "choose", "TOP_K", "TOP_STAGES", "TOP_LAYERS", "KINDS",
-           "TEXT_KINDS", "best_of", "close_to_best"]
+           "TEXT_KINDS", "best_of", "close_to_best", "selection_lift"]
 
 TOP_K = 7  # frozen stages of Lite0's 9 when fine-tuning the top (chapter 3's light fine-tuning)
 TOP_STAGES = 2  # = 9 - TOP_K, the stages that train
@@ -56,6 +57,7 @@ class Rung:
     head: str  # "linear" or "knn"
     val_pred: torch.Tensor  # the predicted class of every validation example, for paired comparisons
     note: str = ""
+    tried: int = 1  # settings scored on the validation split, of which val_acc is the best (k values, epochs, C)
 
 
 def interval(acc: float, n: int) -> float:
@@ -118,7 +120,7 @@ def knn(train: features.Features, val: features.Features, attach: Callable[[nn.M
     with torch.no_grad():
         val_pred = head(val.x).argmax(1)
     return Rung("knn", f"k-NN on frozen features (k={best})", scores[best], time.perf_counter() - start, 0,
-                attach(head), architecture, "knn", val_pred, f"k chosen on validation among {ks}")
+                attach(head), architecture, "knn", val_pred, f"k chosen on validation among {ks}", len(ks))
 
 
 def probe(train: features.Features, val: features.Features, seed: int, attach: Callable[[nn.Module], nn.Module],
@@ -145,7 +147,8 @@ def top_stages(backbone: nn.Module, bottoms: dict[str, features.Features], n_cla
     val_pred = predict(top, bottoms["val"].x).argmax(1)  # the best epoch's weights, restored by fit
     return Rung("top", f"fine-tuned top {TOP_STAGES} stages", _accuracy(val_pred, bottoms["val"].y),
                 time.perf_counter() - start, freezing.count_parameters(model, trainable_only=True),
-                model.eval(), "efficientnet-lite0", "linear", val_pred, f"{len(history)} epochs, best epoch {best['epoch']}")
+                model.eval(), "efficientnet-lite0", "linear", val_pred, f"{len(history)} epochs, best epoch {best['epoch']}",
+                len(history))
 
 
 def scratch(train: DataSplit, val: DataSplit, transform: Callable, epochs: int, seed: int) -> Rung:
@@ -159,7 +162,7 @@ def scratch(train: DataSplit, val: DataSplit, transform: Callable, epochs: int, 
     val_pred = predict(model, val.x, transform=transform).argmax(1)
     return Rung("scratch", "small CNN from scratch", _accuracy(val_pred, val.y), time.perf_counter() - start,
                 freezing.count_parameters(model), model.eval(), "small-cnn", "linear", val_pred,
-                f"{len(history)} epochs, best epoch {best['epoch']}")
+                f"{len(history)} epochs, best epoch {best['epoch']}", len(history))
 
 
 def text_heads(encoder: nn.Module) -> Callable[[nn.Module], nn.Module]:
@@ -191,7 +194,7 @@ def top_layers(model: nn.Module, tokens: dict[str, dict], labels: dict[str, torc
     val_pred = predict(model, tokens["val"], batch_size=64).argmax(1)
     return Rung("top", f"fine-tuned top {TOP_LAYERS} encoder layers", _accuracy(val_pred, labels["val"]),
                 time.perf_counter() - start, freezing.count_parameters(model, trainable_only=True), model.eval(),
-                "minilm-l6", "linear", val_pred, f"{len(history)} epochs, best epoch {best['epoch']}")
+                "minilm-l6", "linear", val_pred, f"{len(history)} epochs, best epoch {best['epoch']}", len(history))
 
 
 def tfidf(tokens: dict[str, dict], labels: dict[str, torch.Tensor], n_classes: int, tokenizer, seed: int) -> Rung:
@@ -200,7 +203,7 @@ def tfidf(tokens: dict[str, dict], labels: dict[str, torch.Tensor], n_classes: i
                                               n_classes, len(tokenizer), tokenizer.all_special_ids, seed)
     return Rung("scratch", "TF-IDF + logistic regression from scratch", _accuracy(val_pred, labels["val"]),
                 info["seconds"], info["parameters"], net, "tfidf", "linear", val_pred,
-                f"C={info['C']:g}, chosen on validation among {list(textmodels.TFIDF_C)}")
+                f"C={info['C']:g}, chosen on validation among {list(textmodels.TFIDF_C)}", len(textmodels.TFIDF_C))
 
 
 def label_curve(train: features.Features, val: features.Features, fractions: Sequence[float],
@@ -218,6 +221,17 @@ def label_curve(train: features.Features, val: features.Features, fractions: Seq
         rows.append({"fraction": fraction, "images": len(index), "val_acc": _accuracy(val_pred, val.y),
                      "val_pred": val_pred})
     return rows
+
+
+def selection_lift(rung: Rung, n_val: int) -> float:
+    """How much choosing the best of `rung.tried` settings on the same validation split can flatter
+    its score: one standard error times the expected largest of that many standard normal draws
+    (Blom's approximation). Exact for independent settings of equal accuracy; settings that move
+    together, as successive epochs do, flatter less, so this is an upper estimate. 0 for one setting."""
+    if rung.tried <= 1:
+        return 0.0
+    expected_max = NormalDist().inv_cdf((rung.tried - 0.375) / (rung.tried + 0.25))
+    return math.sqrt(rung.val_acc * (1 - rung.val_acc) / max(n_val, 1)) * expected_max
 
 
 def best_of(rungs: Sequence[Rung]) -> Rung:

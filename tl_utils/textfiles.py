@@ -23,7 +23,7 @@ import numpy as np
 
 from .data import _SPLIT_NAMES, FOLDER_FRACTIONS, SPLITS, split_by_name
 
-__all__ = ["TextTable", "SkippedRow", "TextFileError", "read_table", "read_texts", "normalised", "FORMATS",
+__all__ = ["TextTable", "SkippedRow", "TextFileError", "read_table", "read_texts", "FORMATS",
            "TEXT_NAMES", "LABEL_NAMES"]
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
@@ -225,8 +225,3 @@ def read_texts(path: Path | str, column: str | None = None) -> list[tuple[str, s
         if column is None:
             raise TextFileError(f"{path}: no column holds texts (its columns are {list(columns)}).")
     return [(f"{path}:{i + 1}", str(t).strip()) for i, t in enumerate(columns[column]) if not _missing(t)]
-
-
-def normalised(text: str) -> str:
-    """The text as the copy check compares it: case folded, runs of spaces and punctuation made one space."""
-    return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
