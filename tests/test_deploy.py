@@ -33,7 +33,7 @@ def test_deployed_model_is_preprocessing_then_the_network():
     assert torch.allclose(deploy.probabilities(model, images), expected, atol=1e-6)
 
 
-def test_save_load_and_onnx_give_the_same_probabilities(tmp_path):
+def test_save_load_and_onnx_give_the_same_probabilities(tmp_path, monkeypatch):
     model, config = _lite0_probe()
     folder = deploy.save(model, config, tmp_path / "model")
     assert sorted(p.name for p in folder.iterdir()) == [".tl-files.json", "model.json", "model.onnx", "model.safetensors"]
@@ -43,6 +43,15 @@ def test_save_load_and_onnx_give_the_same_probabilities(tmp_path):
     assert torch.equal(deploy.probabilities(loaded, images), before) and loaded_config == config
     onnx = deploy.onnx_probabilities(folder / "model.onnx", images)
     assert np.abs(onnx - before.numpy()).max() < 1e-4
+
+    opened, real = [], deploy.onnx_session  # tl-predict --onnx opens the model once, however many batches
+    monkeypatch.setattr(deploy, "onnx_session", lambda path: opened.append(path) or real(path))
+    files = []
+    for i in range(5):
+        files.append(tmp_path / f"{i}.png")
+        Image.fromarray(images[i].permute(1, 2, 0).numpy()).save(files[-1])
+    batches = list(deploy.iter_predictions(folder, files, onnx=True, batch_size=2))
+    assert len(batches) == 3 and len(opened) == 1 and sum(len(rows) for rows, _ in batches) == 5
 
 
 def test_a_knn_head_saves_and_votes_like_features_knn(tmp_path):

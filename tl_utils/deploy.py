@@ -35,7 +35,7 @@ from . import imagefiles, models, owned, textfiles, textmodels
 from .train import predict
 
 __all__ = ["KNNHead", "BackboneWithKNN", "Deployed", "DeployedText", "deployable", "deployable_text", "save", "load",
-           "load_tokenizer", "replace_folder", "probabilities", "predict_files", "iter_predictions", "expand", "export_onnx", "onnx_probabilities",
+           "load_tokenizer", "replace_folder", "probabilities", "predict_files", "iter_predictions", "expand", "export_onnx", "onnx_probabilities", "onnx_session",
            "FORMAT"]
 
 FORMAT = "tl-hands-on/classifier/1"
@@ -308,6 +308,7 @@ def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: b
     texts = config.get("input") == "texts"
     tokenizer = load_tokenizer(folder) if texts else None
     paths, empty = expand(files, TEXT_SUFFIXES if texts else imagefiles.IMAGE_SUFFIXES)
+    session = onnx_session(Path(folder) / "model.onnx") if onnx else None  # opened once, for every batch
     if empty:
         yield [], empty
     for start in range(0, len(paths), batch_size):
@@ -320,7 +321,7 @@ def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: b
         if not used:
             probs = torch.zeros(0, len(config["classes"]))
         elif onnx:
-            probs = torch.from_numpy(onnx_probabilities(Path(folder) / "model.onnx", inputs))
+            probs = torch.from_numpy(onnx_probabilities(session, inputs))
         else:
             probs = probabilities(model, inputs)
         yield ([{"file": str(f), "label": config["classes"][int(p.argmax())], "probability": float(p.max()),
@@ -356,12 +357,18 @@ def export_onnx(model: Deployed | DeployedText, config: dict, path: Path | str) 
     return Path(path)
 
 
-def onnx_probabilities(path: Path | str, inputs: torch.Tensor | dict[str, torch.Tensor]) -> np.ndarray:
-    """Run an exported model with onnxruntime: (N, K) probabilities of uint8 images (N, 3, S, S),
-    or of tokenised texts ({"input_ids", "attention_mask"})."""
+def onnx_session(path: Path | str):
+    """An onnxruntime session of an exported model, on the CPU: open it once, run it on many batches."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def onnx_probabilities(model, inputs: torch.Tensor | dict[str, torch.Tensor]) -> np.ndarray:
+    """Run an exported model with onnxruntime: (N, K) probabilities of uint8 images (N, 3, S, S),
+    or of tokenised texts ({"input_ids", "attention_mask"}). model: the .onnx file's path, or an
+    `onnx_session` of it."""
+    session = onnx_session(model) if isinstance(model, (str, Path)) else model
     feed = ({k: inputs[k].numpy() for k in ("input_ids", "attention_mask")} if isinstance(inputs, dict)
             else {"images": inputs.numpy()})
     return session.run(None, feed)[0]
