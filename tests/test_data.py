@@ -25,7 +25,7 @@ def test_an_unknown_name_lists_what_is_available():
 
 
 @pytest.mark.parametrize("name, n_train, n_test, shape", [
-    ("fashion-mnist", 55_000, 9_911, (1, 28, 28)),  # the official 10 000, less 89 near copies of training images
+    ("fashion-mnist", 55_000, 9_911, (1, 28, 28)),  # the official 10 000, less 89 near copies of training or validation images
     ("mnist-5k", 3_500, 1_000, (1, 28, 28)),
     ("animal-mnist", 7_288, 1_939, (1, 28, 28)),
 ])

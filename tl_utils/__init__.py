@@ -27,7 +27,7 @@ Chapter 10's tool, `tl-advise` (imported on use, not here):
 
 - `imagefiles`: a learner's own image files: which to read, how to decode them, what was wrong
 - `textfiles`: a learner's texts and labels from a CSV or JSON-lines file, columns guessed
-- `copies`: exact and near copies among images
+- `copies`: exact and near copies among images and texts (the registry's splits and `tl-advise` use it)
 - `checks`: the data checks on a folder or a text file, and leaving leaked copies out of evaluation
 - `textmodels`: the text classifiers it trains (encoder + head, TF-IDF + linear) and tokenising
 - `ladder`: k-NN, linear probe, top stages or layers, a baseline from scratch, the label curve; the choice

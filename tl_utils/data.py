@@ -186,7 +186,7 @@ def _copies_left_out(name: str, x: np.ndarray, y: np.ndarray, codes: np.ndarray)
     another label, as indices; computed once and cached (Fashion-MNIST's takes about a minute)."""
     side, similarity = REGISTRY[name].near
     contents = hashlib.sha256(b"\0".join(t.encode() for t in x) if x.dtype == object else x.tobytes()).hexdigest()
-    key = keys.digest(contents, y, codes, side, similarity, keys.source_digest(copies))
+    key = keys.digest(contents, y, codes, side, similarity, keys.source_digest(copies, _copies_left_out))
     stored = cache_dir() / "copies" / f"{name}-{key[:16]}.npy"
     if stored.is_file():
         return np.load(stored, allow_pickle=False)
@@ -208,7 +208,8 @@ def _copies_left_out(name: str, x: np.ndarray, y: np.ndarray, codes: np.ndarray)
 def _read_registered(name: str) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     """Read, verify, de-duplicate and split a registry dataset, once per process: exact copies
     go first, then the split is drawn, then every val or test example that copies one in an
-    earlier split (or one with another label) is left out (code -1)."""
+    earlier split is left out (code -1), and both of two alike examples with different labels,
+    in whichever split, training included."""
     info = REGISTRY[name]
     x, y, classes, is_test = info.reader()
     keep = _unique(x, y)

@@ -28,6 +28,10 @@ from PIL import Image, ImageOps
 
 from .runtime import progress
 
+# Set once for the process, not per call: warnings.catch_warnings is not thread-safe, and
+# decode_all opens images on several threads. The size check in open_rgb says more than it.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 __all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "ImageError", "Skipped", "is_hidden", "list_images", "open_rgb", "decode_all",
            "read_square", "to_square_rgb"]
 
@@ -91,9 +95,7 @@ def open_rgb(path: Path, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
     clip art has drawings of 169 megapixels; Pillow still refuses twice its own limit).
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below says it better
-            image = Image.open(path)
+        image = Image.open(path)  # Pillow's own DecompressionBombWarning is silenced below: our check says it better
         with image:
             if max_pixels is not None and image.width * image.height > max_pixels:
                 raise ImageError(

@@ -226,7 +226,7 @@ def label_curve(train: features.Features, val: features.Features, fractions: Seq
 def selection_lift(rung: Rung, n_val: int) -> float:
     """How much choosing the best of `rung.tried` settings on the same validation split can flatter
     its score: one standard error times the expected largest of that many standard normal draws
-    (Blom's approximation). Exact for independent settings of equal accuracy; settings that move
+    (Blom's approximation of it). For independent settings of equal accuracy; settings that move
     together, as successive epochs do, flatter less, so this is an upper estimate. 0 for one setting."""
     if rung.tried <= 1:
         return 0.0
