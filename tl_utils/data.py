@@ -185,8 +185,7 @@ def _copies_left_out(name: str, x: np.ndarray, y: np.ndarray, codes: np.ndarray)
     """Examples that copy one in an earlier split (tl_utils.copies), or that copy an example with
     another label, as indices; computed once and cached (Fashion-MNIST's takes about a minute)."""
     side, similarity = REGISTRY[name].near
-    contents = hashlib.sha256(b"\0".join(t.encode() for t in x) if x.dtype == object else x.tobytes()).hexdigest()
-    key = keys.digest(contents, y, codes, side, similarity, keys.source_digest(copies, _copies_left_out))
+    key = keys.digest(x, y, codes, side, similarity, keys.source_digest(copies, _copies_left_out))
     stored = cache_dir() / "copies" / f"{name}-{key[:16]}.npy"
     if stored.is_file():
         return np.load(stored, allow_pickle=False)

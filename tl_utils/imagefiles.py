@@ -95,7 +95,7 @@ def open_rgb(path: Path, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
     clip art has drawings of 169 megapixels; Pillow still refuses twice its own limit).
     """
     try:
-        image = Image.open(path)  # Pillow's own DecompressionBombWarning is silenced below: our check says it better
+        image = Image.open(path)  # Pillow's DecompressionBombWarning is silenced at import: the check below says it better
         with image:
             if max_pixels is not None and image.width * image.height > max_pixels:
                 raise ImageError(
