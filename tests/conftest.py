@@ -131,3 +131,15 @@ def pytest_terminal_summary(terminalreporter):
                   "machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
                   "source": "make test"}
         (ROOT / "_build" / "notebook-timings.json").write_text(json.dumps(record, indent=2))
+
+
+@pytest.fixture(scope="session")
+def mnist_vectors():
+    """Real digits flattened to vectors in [0, 1]: mnist_vectors(split, n_per_class) -> (x, y)."""
+    from tl_utils import data
+
+    def prepare(split: str, n_per_class: int):
+        d = data.load("mnist-5k", split, n_per_class=n_per_class, seed=0)
+        return d.x.flatten(1).float() / 255, d.y
+    return prepare
+

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from tl_utils import data, distributed, features, models, train
+from tl_utils import checkpoints, data, distributed, features, models, train
 
 N_EXAMPLES, BATCH, EPOCHS = 21, 4, 2  # 21: the last batch of each epoch splits 3 / 2 between two processes
 
@@ -52,14 +52,14 @@ def run(model: torch.nn.Module, batch_size: int, accumulate: int = 1, checkpoint
 def main(out: Path, mode: str) -> None:
     if mode == "no-averaging":  # breaks data parallelism on purpose: each process keeps its own gradients
         distributed.wrap = lambda model, device: model
-    save = train._save_checkpoint
+    save = checkpoints.save
 
     def recorded(*args, **kwargs):  # which processes write checkpoints
         with open(out / "writers.txt", "a") as f:
             f.write(f"{distributed.rank()}\n")
         save(*args, **kwargs)
 
-    train._save_checkpoint = recorded
+    checkpoints.save = recorded
     model = small_model()
     history = run(model, BATCH, checkpoint_dir=out / "checkpoints")
     split = data.load("mnist-5k", "test", n_per_class=1, seed=0)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tl_utils import advise, data, deploy, features, ladder, models, textfiles, textmodels
+from tl_utils import advise, data, features, models, textmodels
+from tl_utils.advise import cli, deploy, ladder, textfiles
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +82,13 @@ def test_the_saved_text_model_reproduces_the_chosen_method_and_onnx_agrees(advis
 def test_tl_predict_labels_texts_from_a_text_file_and_onnx_agrees(advised, tmp_path, capsys):
     result, _ = advised
     (tmp_path / "new.txt").write_text("A moving, beautifully acted film.\n\nTedious, muddled and far too long.\n")
-    status = advise.predict_main([str(result.out / "model"), str(tmp_path / "new.txt"), str(tmp_path / "gone.txt")])
+    status = cli.predict_main([str(result.out / "model"), str(tmp_path / "new.txt"), str(tmp_path / "gone.txt")])
     out = capsys.readouterr()
     assert status == 2 and "gone.txt: no such file" in out.err
     rows = [line.split("\t") for line in out.out.splitlines()]
     assert [r[0] for r in rows] == [f"{tmp_path / 'new.txt'}:1", f"{tmp_path / 'new.txt'}:3"]
     assert all(r[1] in ("fresh", "rotten") and 0.5 <= float(r[2]) <= 1 for r in rows)
-    assert advise.predict_main([str(result.out / "model"), str(tmp_path / "new.txt"), "--onnx"]) == 0
+    assert cli.predict_main([str(result.out / "model"), str(tmp_path / "new.txt"), "--onnx"]) == 0
     assert [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()] == [r[1] for r in rows]
 
 
@@ -158,7 +159,7 @@ def _write(path, rows, header=("text", "label")):
 def test_bad_text_input_gets_a_message_and_exit_status_2_and_writes_nothing(tmp_path, capsys, make, args, message):
     path = make(tmp_path)
     out = tmp_path / "out"
-    assert advise.main([str(path), "--out", str(out), *args]) == 2
+    assert cli.main([str(path), "--out", str(out), *args]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("tl-advise: ") and message in last, last
     assert not out.exists()

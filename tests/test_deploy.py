@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tl_utils import deploy, features, imagefiles, models
+from tl_utils import imagefiles, knn, models
+from tl_utils.advise import deploy, predict
 from tl_utils.preprocess import Preprocess
 
 SIZE = 64
@@ -50,22 +51,15 @@ def test_save_load_and_onnx_give_the_same_probabilities(tmp_path, monkeypatch):
     for i in range(5):
         files.append(tmp_path / f"{i}.png")
         Image.fromarray(images[i].permute(1, 2, 0).numpy()).save(files[-1])
-    batches = list(deploy.iter_predictions(folder, files, onnx=True, batch_size=2))
+    batches = list(predict.iter_predictions(folder, files, onnx=True, batch_size=2))
     assert len(batches) == 3 and len(opened) == 1 and sum(len(rows) for rows, _ in batches) == 5
 
 
-def test_a_knn_head_saves_and_votes_like_features_knn(tmp_path):
-    torch.manual_seed(0)
-    bank, labels = torch.randn(30, 1280), torch.arange(30) % 3
-    query, query_labels = torch.randn(12, 1280), torch.arange(12) % 3
-    head = deploy.KNNHead(bank, labels, 3, k=5)
-    votes = head(query).argmax(1)
-    expected = features.knn_accuracy(features.Features(bank, labels, ["a", "b", "c"], None, False, 0.0),
-                                      features.Features(query, query_labels, ["a", "b", "c"], None, False, 0.0), k=5)
-    assert (votes == query_labels).float().mean().item() == pytest.approx(expected)
+def test_a_backbone_with_a_knn_head_saves_and_loads(tmp_path):
+    labels = torch.arange(30) % 3
     backbone = models.load_backbone(num_classes=0, check_inputs=False)
     backbone.classifier = torch.nn.Identity()
-    net = deploy.BackboneWithKNN(backbone, deploy.KNNHead(torch.randn(30, backbone.num_features), labels, 3, 5))
+    net = knn.BackboneWithKNN(backbone, knn.KNNHead(torch.randn(30, backbone.num_features), labels, 3, 5))
     spec = models.preprocessing(size=SIZE)
     model, config = deploy.deployable(net, architecture="efficientnet-lite0", head="knn", classes=["a", "b", "c"],
                                       size=SIZE, mean=spec.mean, std=spec.std)
@@ -123,9 +117,9 @@ def test_predict_files_labels_images_and_lists_the_rest(tmp_path):
         files.append(tmp_path / f"{i}.png")
         Image.new("RGB", (90, 40), colour).save(files[-1])
     (tmp_path / "notes.txt").write_text("no image")
-    rows, skipped = deploy.predict_files(folder, [*files, tmp_path / "notes.txt", tmp_path / "gone.jpg"])
+    rows, skipped = predict.predict_files(folder, [*files, tmp_path / "notes.txt", tmp_path / "gone.jpg"])
     assert [r["file"] for r in rows] == [str(f) for f in files]
-    images = torch.stack([torch.from_numpy(deploy.imagefiles.to_square_rgb(f, SIZE).copy()) for f in files])
+    images = torch.stack([torch.from_numpy(imagefiles.to_square_rgb(f, SIZE).copy()) for f in files])
     probs = deploy.probabilities(model, images)
     assert [r["label"] for r in rows] == [config["classes"][i] for i in probs.argmax(1)]
     assert [r["probability"] for r in rows] == pytest.approx(probs.max(1).values.tolist())
@@ -138,6 +132,6 @@ def test_expand_searches_folders_and_names_one_with_nothing_to_read(tmp_path):
     for name in ("b/x.png", ".hidden.png", "notes.txt"):
         (tmp_path / "a" / name).write_bytes(b"")
     (tmp_path / "empty").mkdir()
-    paths, empty = deploy.expand([tmp_path / "a", tmp_path / "empty", tmp_path / "z.jpg"], imagefiles.IMAGE_SUFFIXES)
+    paths, empty = predict.expand([tmp_path / "a", tmp_path / "empty", tmp_path / "z.jpg"], imagefiles.IMAGE_SUFFIXES)
     assert paths == [tmp_path / "a" / "b" / "x.png", tmp_path / "z.jpg"]
     assert [s.path for s in empty] == [tmp_path / "empty"]

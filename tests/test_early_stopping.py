@@ -4,16 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from tl_utils import data, train
+from tl_utils import train
 
 
 @pytest.fixture(scope="module")
-def few_digits():
+def few_digits(mnist_vectors):
     """Three real digits per class to train on (easy to overfit), ten per class to validate."""
-    def prepare(split, n):
-        d = data.load("mnist-5k", split, n_per_class=n, seed=0)
-        return d.x.flatten(1).float() / 255, d.y
-    return prepare("train", 3), prepare("val", 10)
+    return mnist_vectors("train", 3), mnist_vectors("val", 10)
 
 
 def _model(seed=0):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tl_utils import colab, data
+from tl_utils import colab, data, folders
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def test_pip_install_dot_then_both_tools_run_end_to_end(tmp_path):
     # from here on offline again: the tools must run without the network
     assert subprocess.run([python, "-c", "import jupyter_book"], capture_output=True).returncode != 0  # nothing extra
 
-    images = data.write_folder([data.select_classes(data.load("clipart", s), [0, 1]) for s in data.SPLITS],
+    images = folders.write_folder([data.select_classes(data.load("clipart", s), [0, 1]) for s in data.SPLITS],
                                tmp_path / "my drawings", by_split=True)
     rows = []
     for split, n in (("train", 40), ("val", 20), ("test", 20)):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tl_utils import owned
+from tl_utils.advise import owned
 
 
 def _folder(root, files: dict[str, str]):
@@ -81,3 +81,33 @@ def test_a_manifest_cannot_reach_outside_its_folder(tmp_path):
     assert owned.owned_files(out) == ["ok"]
     (out / owned.MANIFEST).write_text("not json")
     assert owned.owned_files(out) is None
+
+
+def _killed_halfway(tmp_path):
+    """A folder as a publish killed while it set the old files aside leaves it: some in a hidden
+    .tl-previous-* folder, the learner's notes untouched."""
+    target = tmp_path / "out"
+    owned.publish(_folder(tmp_path / "a", {"report.md": "old", "model/w.bin": "old"}), target)
+    (target / "notes.txt").write_text("mine")
+    backup = target / ".tl-previous-x1"
+    (backup / "model").mkdir(parents=True)
+    (target / "model" / "w.bin").rename(backup / "model" / "w.bin")
+    (target / owned.MANIFEST).rename(backup / owned.MANIFEST)
+    return target, backup
+
+
+def test_the_next_run_puts_back_what_a_killed_run_set_aside(tmp_path):
+    target, backup = _killed_halfway(tmp_path)
+    with pytest.warns(UserWarning, match="put back 2 file"):
+        owned.publish(_folder(tmp_path / "b", {"report.md": "new", "model/w.bin": "new"}), target)
+    contents = _contents(target)
+    assert contents == {"report.md": "new", "model/w.bin": "new", "notes.txt": "mine", owned.MANIFEST: contents[owned.MANIFEST]}
+    assert not backup.exists()
+
+
+def test_a_killed_run_that_already_wrote_again_is_reported_not_guessed(tmp_path):
+    target, backup = _killed_halfway(tmp_path)
+    (target / "model" / "w.bin").write_text("half of the new")
+    with pytest.raises(FileExistsError, match="stopped while it replaced its files"):
+        owned.publish(_folder(tmp_path / "b", {"report.md": "new"}), target)
+    assert (backup / "model" / "w.bin").read_text() == "old" and (target / "notes.txt").read_text() == "mine"

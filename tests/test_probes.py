@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tl_utils import data, exercises, features, plots
+from tl_utils import data, exercises, features, knn, plots
 
 
 def _features(x, y, n_classes):
@@ -18,13 +18,13 @@ def _features(x, y, n_classes):
 def test_knn_votes_by_cosine_similarity():
     train = _features([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], [0, 0, 1, 1], 2)
     test = _features([[5, 0.2], [0.1, 3]], [0, 1], 2)  # lengths differ, directions match
-    assert features.knn_accuracy(train, test, k=3) == 1.0
-    assert features.knn_accuracy(train, dataclasses.replace(test, y=torch.tensor([1, 0])), k=1) == 0.0
+    assert knn.accuracy(train, test, k=3) == 1.0
+    assert knn.accuracy(train, dataclasses.replace(test, y=torch.tensor([1, 0])), k=1) == 0.0
 
 
 def test_knn_works_on_raw_images_too():
     split = data.load("mnist-5k", "val", n_per_class=5)
-    assert 0.3 < features.knn_accuracy(split, split, k=1) <= 1.0  # each image is its own neighbour
+    assert 0.3 < knn.accuracy(split, split, k=1) <= 1.0  # each image is its own neighbour
 
 
 def test_subsets_of_features_and_per_class_samples():

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tl_utils import checks, textfiles
+from tl_utils.advise import checks, textfiles
 
 
 def _csv(path, text):

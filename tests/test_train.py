@@ -6,12 +6,9 @@ from tl_utils import data, runtime, train
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """A small slice of real digits, flattened to vectors in [0, 1]."""
-    def prepare(split, n):
-        d = data.load("mnist-5k", split, n_per_class=n, seed=0)
-        return d.x.flatten(1).float() / 255, d.y
-    return prepare("train", 30), prepare("val", 20)
+def digits(mnist_vectors):
+    """A small slice of real digits: 30 per class to train on, 20 to validate."""
+    return mnist_vectors("train", 30), mnist_vectors("val", 20)
 
 
 def _model(seed=0):

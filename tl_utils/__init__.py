@@ -1,70 +1,59 @@
-"""tl_utils: the shared package of *Transfer Learning, hands-on*.
+"""tl_utils: the shared package of *Transfer Learning, hands-on*, in two parts.
 
-One module per idea, each short enough to read beside the chapter that teaches it:
+**The course's library** (this folder): the building blocks the chapters import, one job per
+module, each importing only modules listed above it:
 
-- `data`: load a dataset by name, fixed splits, sampling, your own folders and arrays (all chapters)
-- `registry`: where each dataset is read from, and chapter 1's photos
-- `sources`: finding packaged weight and data files and folders, checking their sha256
-- `models`: pretrained backbones and text encoder, the small CNN baseline (chapters 1, 2, 5, 6)
-- `preprocess`: how a backbone wants its input, and the check that refuses the wrong input (chapter 1)
-- `freezing`: stages, splits, heads, freezing and BatchNorm modes (chapters 3-7)
-- `train`: the one training loop, with checkpoints, exact resume and early stopping (every chapter)
-- `augment`: data augmentation on the device, a new random draw per image (chapter 8)
-- `lora`: LoRA from scratch: low-rank updates beside frozen weights, merged or saved per task (chapter 9)
+- `lazy`: the package's modules imported on first use (PEP 562)
+- `runtime`: the device rule, `seed_everything`, `get_device`, progress bars, `checkpoint_path`
+- `files`: the one atomic write (whole or nothing) that every cache, checkpoint and adapter uses
 - `keys`: fingerprints of what a cached result or a checkpoint depends on
+- `claims`: `check_claim`, its tests (`at_least`, `at_most`, `is_true`) and their margins, and `glue`
+- `stats`: 95% intervals of an accuracy, alone or paired (chapters 8, 10)
+- `plots`: small figure helpers that return figures
+- `colab`: what a chapter's setup cell installs, and a folder that survives a disconnect
+- `sources`: finding packaged weight and data files and folders, checking their sha256
+- `preprocess`: how a backbone wants its input, and the check that refuses the wrong input (chapter 1)
+- `models`: pretrained backbones and text encoder, the small CNN baseline (chapters 1, 2, 5, 6)
+- `freezing`: stages, splits, heads, freezing and BatchNorm modes (chapters 3-7)
+- `knn`: the k-nearest-neighbour vote, a classifier with no training (chapters 2, 10)
+- `textmodels`: text classifiers on a tokenizer's output, mean pooling, TF-IDF (chapters 5, 9, 10)
+- `imagefiles`: image files: which to read, how to decode them, what was wrong (the registry, chapter 10)
+- `copies`: exact and near copies among images and texts (the registry's splits, chapter 10)
+- `splits`: what a split is (`DataSplit`), and which examples go to train, val and test
+- `folders`: a learner's own folder of images, read with its splits or written from splits
+- `registry`: where each dataset is read from, and chapter 1's photos
+- `data`: load a dataset by name or a folder, sampling n per class, arrays as a split (all chapters)
+- `distributed`: the same training on several processes under torchrun (appendix A)
+- `checkpoints`: a training run saved after every epoch and resumed exactly (`train.fit`)
+- `train`: the one training loop, with checkpoints, exact resume and early stopping (every chapter)
 - `features`: frozen features extracted once and cached on disk (chapter 2)
+- `augment`: data augmentation on the device, a new random draw per image (chapter 8)
 - `schedules`: learning-rate schedules, layer-wise rates, the LR range test (chapters 4, 5)
 - `shifts`: distribution shifts for robustness tests (chapters 3, 6)
 - `forgetting`: EWC, L2-SP, replay and LwF as pieces of the training loop (chapter 7)
+- `lora`: LoRA from scratch: low-rank updates beside frozen weights, merged or saved per task (chapter 9)
 - `exercises`: the self-checks at the end of each chapter
-- `colab`: what a chapter's setup cell installs, and a folder that survives a disconnect
-- `claims`: `check_claim`, its tests (`at_least`, `at_most`, `is_true`) and their margins, and `glue` (every chapter)
-- `plots`: small figure helpers that return figures
-- `distributed`: the same training on several processes under torchrun (appendix A)
-- `runtime`: the device rule, `seed_everything`, `get_device`, progress bars, `checkpoint_path`
 
-Chapter 10's tool, `tl-advise` (imported on use, not here):
+**The tool** (`tl_utils.advise`): `tl-advise` and `tl-predict`, the application chapter 10
+teaches, built on the library and never imported by it; its modules are listed in its docstring.
 
-- `imagefiles`: a learner's own image files: which to read, how to decode them, what was wrong
-- `textfiles`: a learner's texts and labels from a CSV or JSON-lines file, columns guessed
-- `copies`: exact and near copies among images and texts (the registry's splits and `tl-advise` use it)
-- `checks`: the data checks on a folder or a text file, and leaving leaked copies out of evaluation
-- `textmodels`: the text classifiers it trains (encoder + head, TF-IDF + linear) and tokenising
-- `ladder`: k-NN, linear probe, top stages or layers, a baseline from scratch, the label curve; the choice
-- `deploy`: a model with its preprocessing (or tokenizer) saved, loaded, run on files, exported to ONNX
-- `report`: report.md and its figures
-- `owned`: writing a results folder without touching the files in it that the course did not write
-- `advise`: the `tl-advise` and `tl-predict` commands
+Modules are imported on first use (PEP 562): `import tl_utils` costs nothing, and
+`tl_utils.models` loads timm only when a chapter touches it.
 """
 
-from . import (
-    augment,
-    claims,
-    colab,
-    data,
-    distributed,
-    exercises,
-    features,
-    forgetting,
-    freezing,
-    keys,
-    lora,
-    models,
-    plots,
-    preprocess,
-    registry,
-    runtime,
-    schedules,
-    shifts,
-    sources,
-    train,
-)
-from .claims import at_least, at_most, check_claim, glue, is_true
-from .runtime import checkpoint_path, describe_environment, get_device, seed_everything
+from __future__ import annotations
 
-__all__ = [
-    "check_claim", "at_least", "at_most", "is_true", "glue", "seed_everything", "get_device", "describe_environment", "checkpoint_path",
-    "augment", "claims", "colab", "data", "distributed", "exercises", "features", "forgetting", "freezing", "keys", "lora", "models", "plots",
-    "preprocess", "registry", "runtime", "schedules", "shifts", "sources", "train",
-]
+from . import lazy
+
 __version__ = "0.1.0"
+
+_MODULES = ("advise", "augment", "checkpoints", "claims", "colab", "copies", "data", "distributed", "exercises", "features", "files", "folders",
+            "forgetting", "freezing", "imagefiles", "keys", "knn", "lazy", "lora", "models", "plots", "preprocess", "registry",
+            "runtime", "schedules", "shifts", "sources", "splits", "stats", "textmodels", "train")
+_NAMES = {"check_claim": "claims", "at_least": "claims", "at_most": "claims", "is_true": "claims", "glue": "claims",
+          "seed_everything": "runtime", "get_device": "runtime", "describe_environment": "runtime",
+          "checkpoint_path": "runtime"}
+
+__all__ = [*_NAMES, *_MODULES]
+
+__getattr__, __dir__ = lazy.attributes(__name__, _MODULES, _NAMES)

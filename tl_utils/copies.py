@@ -22,7 +22,7 @@ at full size 499 pairs reach 0.99 and not one of them has two labels.
 
 Texts are copies when they are equal once case, spaces and punctuation are set aside
 (`normalised`). `later_copies` says which member of a pair across splits to leave out; the
-course's own datasets (tl_utils.data) and `tl-advise` (tl_utils.checks) both use it.
+course's own datasets (tl_utils.data) and `tl-advise` (tl_utils.advise.checks) both use it.
 """
 
 from __future__ import annotations

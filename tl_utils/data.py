@@ -29,69 +29,24 @@ images, `from_arrays(x, y, classes)` for arrays.
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from . import copies, imagefiles, keys
+from . import copies, files, keys
+from .folders import read_arrays
 from .registry import REGISTRY
 from .runtime import cache_dir
 from .sources import IntegrityError, MissingSourceError
+from .splits import FOLDER_FRACTIONS, SPLITS, DataSplit, registry_codes
 
-__all__ = ["DataSplit", "Folder", "available", "left_out", "load", "read_folder", "write_folder", "split_by_name", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
+__all__ = ["DataSplit", "SPLITS", "FOLDER_FRACTIONS", "available", "left_out", "load", "from_arrays", "sample_per_class", "select_classes", "UnknownDatasetError",
            "MissingSourceError", "IntegrityError", "REGISTRY"]
-
-SPLITS = ("train", "val", "test")
-FOLDER_FRACTIONS = (0.8, 0.1, 0.1)  # how a folder without train/ val/ test/ subfolders is split, per class
-_SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                "test": "test", "testing": "test"}  # split folders' names, in any case
-_SPLIT_SEED = 20240  # fixed: the splits never depend on the user's seed
-
 
 class UnknownDatasetError(ValueError):
     """A dataset name that is neither in the registry nor an existing folder."""
-
-
-@dataclass(frozen=True)
-class DataSplit:
-    """One split of a dataset, in memory.
-
-    x: uint8 images (N, C, H, W), or a list of N strings for text datasets.
-    y: int64 labels (N,), each an index into `classes`.
-    """
-
-    x: torch.Tensor | list[str]
-    y: torch.Tensor
-    classes: list[str]
-    name: str
-    split: str
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    @property
-    def is_text(self) -> bool:
-        return isinstance(self.x, list)
-
-    def subset(self, index: Sequence[int] | torch.Tensor) -> DataSplit:
-        """The examples at `index`, as a new DataSplit."""
-        index = torch.as_tensor(index, dtype=torch.long)
-        x = [self.x[i] for i in index.tolist()] if self.is_text else self.x[index]
-        return DataSplit(x, self.y[index], self.classes, self.name, self.split)
-
-    def __repr__(self) -> str:
-        shape = f"{len(self.x)} texts" if self.is_text else f"images {tuple(self.x.shape)}"
-        return (
-            f"DataSplit({self.name!r}, split={self.split!r}, {shape}, "
-            f"{len(self.classes)} classes)"
-        )
 
 
 def available() -> list[str]:
@@ -99,50 +54,7 @@ def available() -> list[str]:
     return sorted(REGISTRY)
 
 
-# ---------------------------------------------------------------- splits and sampling
-
-
-def _split_codes(y: np.ndarray, fractions: Sequence[float], is_test: np.ndarray | None) -> np.ndarray:
-    """Assign every example to train (0), val (1) or test (2), per class, with a fixed seed."""
-    rng = np.random.default_rng(_SPLIT_SEED)
-    codes = np.zeros(len(y), dtype=np.int8)
-    if is_test is not None:  # an official test set: keep it, draw val from the rest
-        codes[is_test] = 2
-    pool = np.flatnonzero(codes == 0)
-    _, val_f, test_f = fractions
-    for label in np.unique(y[pool]):
-        members = rng.permutation(pool[y[pool] == label])
-        n_val = round(len(members) * val_f)
-        n_test = round(len(members) * test_f) if is_test is None else 0
-        codes[members[n_test + n_val :]] = 0
-        codes[members[n_test : n_test + n_val]] = 1
-        codes[members[:n_test]] = 2
-    return codes
-
-
-def split_by_name(y: np.ndarray, names: Sequence[str], fractions: Sequence[float] = FOLDER_FRACTIONS,
-                  is_test: np.ndarray | None = None) -> np.ndarray:
-    """Split codes (0 train, 1 val, 2 test) for files, per class, decided by their names.
-
-    In each class the files are ordered by a hash of their name; the first fraction goes to
-    test and the next to validation. Unlike a random permutation, adding or removing a file
-    moves at most a couple of others between splits, so two runs on a growing folder score on
-    nearly the same test images. `is_test`: files already in a test folder (val is then drawn
-    from the rest, and no more test).
-    """
-    codes = np.zeros(len(y), dtype=np.int8)
-    if is_test is not None:
-        codes[is_test] = 2
-    pool = np.flatnonzero(codes == 0)
-    _, val_f, test_f = fractions
-    for label in np.unique(y[pool]):
-        members = pool[y[pool] == label]
-        members = members[np.argsort([hashlib.sha256(str(names[i]).encode()).hexdigest() for i in members])]
-        n_test = round(len(members) * test_f) if is_test is None else 0
-        n_val = round(len(members) * val_f)
-        codes[members[:n_test]] = 2
-        codes[members[n_test:n_test + n_val]] = 1
-    return codes
+# ---------------------------------------------------------------- sampling
 
 
 def sample_per_class(y: np.ndarray | torch.Tensor, n_per_class: int, seed: int = 0,
@@ -196,10 +108,8 @@ def _copies_left_out(name: str, x: np.ndarray, y: np.ndarray, codes: np.ndarray)
     _, later = copies.later_copies(found, codes)
     two_labels = {i for c in found if y[c.first] != y[c.second] for i in (c.first, c.second)}
     left_out = np.array(sorted(set(later) | two_labels), dtype=np.int64)
-    stored.parent.mkdir(parents=True, exist_ok=True)
-    tmp = stored.with_name(f"{stored.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, left_out)
-    tmp.replace(stored)
+    with files.atomic_path(stored) as tmp:
+        np.save(tmp, left_out)
     return left_out
 
 
@@ -214,7 +124,7 @@ def _read_registered(name: str) -> tuple[np.ndarray, np.ndarray, list[str], np.n
     keep = _unique(x, y)
     x, y = x[keep], y[keep]
     is_test = is_test[keep] if is_test is not None else None
-    codes = _split_codes(y, info.fractions, is_test)
+    codes = registry_codes(y, info.fractions, is_test)
     codes[_copies_left_out(name, x, y, codes)] = -1
     return x, y, classes, codes
 
@@ -248,7 +158,7 @@ def load(
     if name in REGISTRY:
         x, y, classes, codes = _read_registered(name)
     elif Path(name).expanduser().is_dir():
-        x, y, classes, codes = _read_folder(Path(name).expanduser().resolve(), size)
+        x, y, classes, codes = read_arrays(Path(name).expanduser().resolve(), size)
         name = Path(name).name
     else:
         raise UnknownDatasetError(
@@ -279,130 +189,6 @@ def select_classes(split: DataSplit, classes: Sequence[int]) -> DataSplit:
 
 
 # ---------------------------------------------------------------- bring your own data
-
-
-def _class_names(top: Path) -> list[str]:
-    return [d.name for d in top.iterdir() if d.is_dir() and not imagefiles.is_hidden(d, top)]
-
-
-def _warn_skipped(root: str, skipped: list[imagefiles.Skipped], limit: int = 20) -> None:
-    if skipped:
-        lines = [f"  {s}" for s in skipped[:limit]] + ([f"  ... and {len(skipped) - limit} more"] if len(skipped) > limit else [])
-        warnings.warn(f"{len(skipped)} file(s) under {root} skipped (fix, move or delete them):\n" + "\n".join(lines),
-                      stacklevel=4)
-
-
-@dataclass(frozen=True)
-class Folder:
-    """A folder of images as read: what `load(folder)` splits, and what chapter 10's checks report."""
-
-    x: np.ndarray  # uint8 (N, 3, size, size)
-    y: np.ndarray  # int64 (N,)
-    classes: list[str]
-    codes: np.ndarray  # the split of each image: 0 train, 1 val, 2 test
-    files: list[Path]
-    sizes: np.ndarray  # (N, 2): each image's own width and height
-    skipped: list[imagefiles.Skipped]  # files passed over, with why
-    fixed_splits: bool  # True when the folder had train/ (val/) test/ folders
-
-
-_FOLDERS: dict[str, Folder] = {}  # decoded folders of this process, keyed on their files
-
-
-def read_folder(root_path: Path | str, size: int = 128) -> Folder:
-    """A folder of class subfolders, or train/val/test folders of class subfolders.
-
-    Split folders may be named train/ (training/), val/ (valid/, validation/) and test/
-    (testing/), in any case. Files that are not images or cannot be decoded are skipped and
-    listed in `skipped` (hidden files are passed over silently; see tl_utils.imagefiles).
-    Without split folders, each class is split 80/10/10 by its files' names (`split_by_name`). Decoded once per process; the key is every
-    file's path, size and modification time, so a file added, removed or edited in the same
-    session is seen at the next read.
-    """
-    root_path = Path(root_path).expanduser().resolve()
-    root = str(root_path)
-    if not root_path.is_dir():
-        raise FileNotFoundError(f"{root} is not a folder: give the folder that holds one subfolder of images per class.")
-    split_dirs = {}
-    for d in sorted(root_path.iterdir()):
-        split = _SPLIT_NAMES.get(d.name.lower())
-        if split is not None and d.is_dir():
-            if split in split_dirs:
-                raise ValueError(f"{root} has two folders for the {split} split: {split_dirs[split].name}/ and {d.name}/")
-            split_dirs[split] = d
-    if split_dirs and not {"train", "test"} <= set(split_dirs):
-        raise ValueError(f"{root} has {sorted(d.name for d in split_dirs.values())} folders; split folders need at "
-                         "least train/ and test/ (val/ is optional).")
-    split_dirs = {s: split_dirs[s] for s in SPLITS if s in split_dirs}  # in split order
-    tops = list(split_dirs.values()) or [root_path]
-    classes = sorted({name for top in tops for name in _class_names(top)})
-    if len(classes) < 2:
-        raise ValueError(f"{root} needs one subfolder of images per class (at least 2), found {classes}.")
-    files, labels, split_of, skipped = [], [], [], []
-    if split_dirs:  # anything else beside the split folders is not read: say so
-        skipped += [imagefiles.Skipped(d, f"a {'folder' if d.is_dir() else 'file'} beside the split folders: not "
-                                          "read (move what it holds into train/, val/ or test/)")
-                    for d in sorted(root_path.iterdir())
-                    if d not in split_dirs.values() and not imagefiles.is_hidden(d, root_path)]
-    for code, top in enumerate(tops):
-        skipped += [imagefiles.Skipped(f, "not inside a class folder: move it into the folder of its class")
-                    for f in sorted(top.iterdir()) if f.is_file() and not imagefiles.is_hidden(f, top)]
-        for label, cls in enumerate(classes):
-            found, passed = imagefiles.list_images(top / cls) if (top / cls).is_dir() else ([], [])
-            files += found
-            skipped += passed
-            labels += [label] * len(found)
-            split_of += [SPLITS.index(_SPLIT_NAMES[top.name.lower()]) if split_dirs else code] * len(found)
-    listing = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    key = keys.digest(root, size, listing, labels, split_of, [str(s) for s in skipped])
-    if key not in _FOLDERS:
-        results = imagefiles.decode_all(files, lambda f: imagefiles.read_square(f, size), f"decoding {root_path.name}")
-        decoded = [(i, *r) for i, r in enumerate(results) if not isinstance(r, imagefiles.ImageError)]
-        unreadable = [imagefiles.Skipped(f, str(r)) for f, r in zip(files, results) if isinstance(r, imagefiles.ImageError)]
-        skipped = sorted(skipped + unreadable, key=lambda s: str(s.path))
-        if not decoded:
-            _warn_skipped(root, skipped)
-            raise ValueError(f"No readable images ({', '.join(imagefiles.IMAGE_SUFFIXES)}) under {root}.")
-        keep = [i for i, _, _ in decoded]
-        y = np.array(labels, dtype=np.int64)[keep]
-        empty = [classes[c] for c in range(len(classes)) if not (y == c).any()]
-        if empty:
-            _warn_skipped(root, skipped)
-            raise ValueError(f"{root}: no readable images in the class folder(s) {empty}; add images or remove the folder.")
-        names = [files[i].name for i in keep]
-        codes = np.array(split_of, dtype=np.int8)[keep] if split_dirs else split_by_name(y, names)
-        _FOLDERS.clear()  # keep one folder in memory at a time
-        _FOLDERS[key] = Folder(np.stack([image for _, image, _ in decoded]), y, classes, codes,
-                               [files[i] for i in keep], np.array([s for _, _, s in decoded]), skipped,
-                               bool(split_dirs))
-    return _FOLDERS[key]
-
-
-def _read_folder(root_path: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """`read_folder` for `load`: the arrays, with a warning that lists every skipped file."""
-    folder = read_folder(root_path, size)
-    _warn_skipped(str(root_path), folder.skipped)
-    return folder.x, folder.y, folder.classes, folder.codes
-
-
-def write_folder(splits: Sequence[DataSplit], root: Path | str, by_split: bool = False) -> Path:
-    """Write image splits as PNG files, one subfolder per class: the layout `load(folder)` reads.
-
-    by_split: under train/ val/ test/ folders named after each split's `split`, so the splits
-    are kept; otherwise all in one set of class folders. Files are named NNNNN.png per class.
-    """
-    root = Path(root)
-    for split in splits:
-        if split.is_text:
-            raise TypeError("write_folder writes images; texts go in a CSV file")
-        top = root / split.split if by_split else root
-        for i, (image, label) in enumerate(zip(split.x, split.y.tolist())):
-            folder = top / split.classes[label]
-            folder.mkdir(parents=True, exist_ok=True)
-            pixels = image.permute(1, 2, 0).numpy()
-            Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(
-                folder / f"{split.split}-{i:05d}.png")
-    return root
 
 
 def from_arrays(

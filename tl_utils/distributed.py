@@ -26,6 +26,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .runtime import has_own_gpu
+
 _RENDEZVOUS = ("MASTER_ADDR", "MASTER_PORT", "RANK")
 
 
@@ -77,16 +79,6 @@ def setup() -> bool:
     else:
         dist.init_process_group("gloo")
     return True
-
-
-def has_own_gpu() -> bool:
-    """Whether this process has a GPU to itself: CUDA, and at least as many GPUs on this machine as
-    processes on it (LOCAL_WORLD_SIZE). Otherwise, e.g. two processes on Colab's one GPU, every
-    process trains on the CPU (runtime.get_device) and they talk through gloo. (A launcher that
-    shows each process only its own GPU, through CUDA_VISIBLE_DEVICES, is not handled: pass
-    device= to fit there.) Apple's MPS is not used under torchrun."""
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
-    return torch.cuda.is_available() and torch.cuda.device_count() >= local
 
 
 def launch(script: str | os.PathLike, *args: str, processes: int = 2,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,14 +24,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import distributed, keys
+from . import distributed, files, keys
 from . import preprocess as _preprocess_module
-from .data import DataSplit
 from .freezing import head as _head
 from .freezing import same_modes
 from .freezing import stages as _stages
 from .preprocess import Preprocess
 from .runtime import cache_dir, fast_layout, on_device, progress
+from .splits import DataSplit
+from .textmodels import mean_pooled
 from .train import fit
 
 
@@ -95,10 +95,8 @@ def _load(path: Path, data: DataSplit, seconds_from: float) -> Features:
 
 
 def _save(path: Path, x: torch.Tensor) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one per process: several may write the same entry
-    save_file({"x": x.contiguous()}, tmp)
-    tmp.replace(path)  # atomic: an interrupted extraction never leaves a half-written cache file
+    with files.atomic_path(path) as tmp:  # an interrupted extraction never leaves a half-written cache file
+        save_file({"x": x.contiguous()}, tmp)
 
 
 def extract(
@@ -222,22 +220,6 @@ def train_head(
     return head, history
 
 
-def knn_accuracy(train, test, k: int = 5) -> float:
-    """Accuracy of a k-nearest-neighbour vote by cosine similarity: a probe with no training.
-
-    train, test: Features, or a DataSplit of images (then the raw pixels are compared).
-    """
-    if len(train.y) == 0:
-        raise ValueError("train has no examples")
-    n_classes = len(train.classes)
-    a = nn.functional.normalize(train.x.flatten(1).float(), dim=1)
-    b = nn.functional.normalize(test.x.flatten(1).float(), dim=1)
-    neighbours = (b @ a.T).topk(min(k, len(a)), dim=1).indices  # (N_test, k)
-    votes = nn.functional.one_hot(train.y[neighbours], n_classes).sum(dim=1).float()  # (N_test, K)
-    votes += 1e-3 * nn.functional.one_hot(train.y[neighbours[:, 0]], n_classes)  # ties: the nearest wins
-    return (votes.argmax(dim=1) == test.y).float().mean().item()
-
-
 def embed_texts(
     tokenizer, model: nn.Module, texts: list[str], *, max_length: int = 64, batch_size: int = 64,
     cache: Path | str | None = None, device: torch.device | str | None = None,
@@ -275,10 +257,3 @@ def _embed(tokenizer, encoder: nn.Module, texts: list[str], max_length: int, bat
         hidden = encoder(**batch).last_hidden_state  # (B, T, D)
         out.append(mean_pooled(hidden, batch["attention_mask"]).float().cpu())
     return torch.cat(out)
-
-
-def mean_pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """(B, D): the mean of the hidden states (B, T, D) over the real tokens, L2-normalised."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-    mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-    return nn.functional.normalize(mean, dim=-1)

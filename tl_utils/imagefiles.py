@@ -46,13 +46,20 @@ class ImageError(ValueError):
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file passed over, and why."""
+    """A file, or a row of a file, passed over, and why (images here; rows of a learner's texts
+    in tl_utils.advise.textfiles)."""
 
     path: Path
     reason: str
+    row: int | None = None  # a row's number, 1 = the first after the header
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        return f"{self.path}: {self.reason}" if self.row is None else f"row {self.row}: {self.reason}"
+
+
+def skipped_lines(skipped: Sequence[Skipped], limit: int = 20) -> list[str]:
+    """One line per skipped item, the first `limit` of them, then how many more there are."""
+    return [str(s) for s in skipped[:limit]] + ([f"... and {len(skipped) - limit} more"] if len(skipped) > limit else [])
 
 
 def is_hidden(path: Path, root: Path) -> bool:
@@ -75,7 +82,7 @@ def list_images(folder: Path) -> tuple[list[Path], list[Skipped]]:
     return images, skipped
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     """8-bit RGB, whatever the mode; transparency composited on white."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16- or 32-bit grey
         values = np.asarray(image, dtype=np.float64)
@@ -102,7 +109,7 @@ def open_rgb(path: Path, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
                     f"{image.width}x{image.height} pixels ({image.width * image.height / 1e6:.0f} megapixels), more "
                     f"than the {max_pixels / 1e6:.0f} this course decodes; shrink it first, for instance to 2000 "
                     "pixels on its longest side")
-            return _to_rgb(ImageOps.exif_transpose(image))
+            return to_rgb(ImageOps.exif_transpose(image))
     except ImageError:
         raise
     except FileNotFoundError:

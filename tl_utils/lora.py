@@ -30,7 +30,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import keys
+from . import files, keys
 
 
 def _is_pointwise(layer: nn.Module) -> bool:
@@ -176,11 +176,9 @@ def save_adapter(model: nn.Module, path: str | Path) -> Path:
     if not lora_layers(model):
         raise ValueError("this model has no LoRA layers: call lora.add_lora(model, ...) before training")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
     settings = _settings(model) | {"base": _base_digest(model)}
-    save_file(adapter_state(model), partial, metadata={"lora": json.dumps(settings)})
-    partial.replace(path)  # never a half-written adapter under the real name
+    with files.atomic_path(path) as tmp:  # never a half-written adapter under the real name
+        save_file(adapter_state(model), tmp, metadata={"lora": json.dumps(settings)})
     return path
 
 

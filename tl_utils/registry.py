@@ -23,8 +23,8 @@ import numpy as np
 import PIL
 import torch
 
-from . import copies, keys
-from .imagefiles import ImageError, _to_rgb, decode_all, open_rgb, read_square, to_square_rgb
+from . import copies, files, keys
+from .imagefiles import ImageError, decode_all, open_rgb, read_square, to_rgb, to_square_rgb
 from .runtime import cache_dir
 from .sources import FolderSource, Source, in_package, read_source, source_folder
 
@@ -177,7 +177,7 @@ def _decode_clipart(root: Path) -> tuple[np.ndarray, np.ndarray]:
 def _decoded_clipart_path(root: Path) -> Path:
     """Where the decoded drawings are cached: keyed on the pinned files, the rules and the code."""
     key = keys.digest(CLIPART, CLIPART_FOLDERS, _CLIPART_PLACEHOLDERS, CLIPART_SIZE, PIL.__version__,
-                      keys.source_digest(_clipart_paths, _decode_clipart, to_square_rgb, read_square, open_rgb, _to_rgb))
+                      keys.source_digest(_clipart_paths, _decode_clipart, to_square_rgb, read_square, open_rgb, to_rgb))
     return cache_dir() / "decoded" / f"clipart-{key[:16]}.npz"
 
 
@@ -190,10 +190,8 @@ def _read_clipart() -> tuple[np.ndarray, np.ndarray, list[str], None]:
         with np.load(decoded, allow_pickle=False) as stored:
             return stored["x"], stored["y"], list(CLIPART_FOLDERS), None
     x, y = _decode_clipart(root)
-    decoded.parent.mkdir(parents=True, exist_ok=True)
-    tmp = decoded.with_suffix(".tmp.npz")
-    np.savez(tmp, x=x, y=y)
-    tmp.replace(decoded)
+    with files.atomic_path(decoded) as tmp:
+        np.savez(tmp, x=x, y=y)
     return x, y, list(CLIPART_FOLDERS), None
 
 

@@ -43,6 +43,16 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def has_own_gpu() -> bool:
+    """Whether this process has a GPU to itself: CUDA, and at least as many GPUs on this machine as
+    processes on it (LOCAL_WORLD_SIZE). Otherwise, e.g. two processes on Colab's one GPU, every
+    process trains on the CPU (get_device) and they talk through gloo. (A launcher that
+    shows each process only its own GPU, through CUDA_VISIBLE_DEVICES, is not handled: pass
+    device= to fit there.) Apple's MPS is not used under torchrun."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+    return torch.cuda.is_available() and torch.cuda.device_count() >= local
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """The device to compute on: CUDA, then Apple MPS, then CPU.
 
@@ -60,8 +70,6 @@ def get_device(prefer: str | None = None) -> torch.device:
             )
         return device
     if "LOCAL_RANK" in os.environ:  # under torchrun: each process its own GPU, else the CPU
-        from .distributed import has_own_gpu
-
         return torch.device("cuda", int(os.environ["LOCAL_RANK"])) if has_own_gpu() else torch.device("cpu")
     if torch.cuda.is_available():
         return torch.device("cuda")

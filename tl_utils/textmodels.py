@@ -1,11 +1,11 @@
-"""Text classifiers that `tl-advise` trains and `deploy` saves (chapter 10).
+"""Text classifiers on a tokenizer's output: chapter 9 adapts one, `tl-advise` trains and saves them (chapter 10).
 
 All take what a BERT tokenizer gives, `input_ids` and `attention_mask` (N, T), so one tokenizer
 file serves every saved text model and ONNX runtimes need no Python tokenizer code but its
 tokenizer.json:
 
-- `TextClassifier`: the encoder, mean pooling as `features.embed_texts` does, then a head (a
-  linear layer, or `deploy.KNNHead`);
+- `mean_pooled`: a sentence's embedding, the mean of its tokens' (`features.embed_texts` caches them);
+- `TextClassifier`: the encoder, `mean_pooled`, then a head (a linear layer, or `knn.KNNHead`);
 - `TfidfLinear`: TF-IDF over the tokenizer's word pieces and a linear layer, the from-scratch
   baseline (nothing pretrained but the vocabulary), trained by scikit-learn (`fit_tfidf`).
 """
@@ -19,12 +19,17 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .features import mean_pooled
-
-__all__ = ["TextClassifier", "TfidfLinear", "tokenise", "too_long", "fit_tfidf", "MAX_LENGTH", "TFIDF_C"]
+__all__ = ["mean_pooled", "TextClassifier", "TfidfLinear", "tokenise", "too_long", "fit_tfidf", "MAX_LENGTH", "TFIDF_C"]
 
 MAX_LENGTH = 128  # tokens per text; longer texts are cut (the findings count them)
 TFIDF_C = (1.0, 10.0, 100.0)  # the logistic regression's inverse regularisation, chosen on validation
+
+
+def mean_pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, D): the mean of the hidden states (B, T, D) over the real tokens, L2-normalised."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+    return nn.functional.normalize(mean, dim=-1)
 
 
 class TextClassifier(nn.Module):

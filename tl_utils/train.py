@@ -15,6 +15,7 @@ share of every batch (tl_utils.distributed, the appendix).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import distributed, keys
+from . import checkpoints, distributed
 from .freezing import freeze_stages, same_modes, set_bn_mode
 from .runtime import autocast_dtype, fast_layout, module_device, on_device, progress, to_device
 
@@ -109,25 +110,6 @@ def evaluate(model: nn.Module, data, *, batch_size: int = 256, transform: Callab
             "acc": (logits.argmax(1) == labels).float().mean().item()}
 
 
-def run_settings(model: nn.Module, train, val, optimizer, scheduler, **settings) -> dict[str, str]:
-    """One digest per setting a training run's result depends on (its checkpoint fingerprint).
-
-    The data (inputs and labels, train and val), the starting weights and architecture and
-    which weights train, the optimizer and its settings, the schedule, and every other
-    argument of `fit` that changes the result (transform, augment, loss_fn, penalty, epochs,
-    batch size, seed, BatchNorm mode, frozen stages, early stopping). The device is not among them: a run
-    started on a CPU may be resumed on a GPU.
-    """
-    return {
-        "data": keys.digest(as_pair(train)),
-        "val": keys.digest(as_pair(val) if val is not None else None),
-        "model": keys.digest(model, [p.requires_grad for p in model.parameters()]),
-        "optimizer": keys.digest(type(optimizer), optimizer),
-        "scheduler": keys.digest(scheduler),
-        **{name: keys.digest(value) for name, value in settings.items()},
-    }
-
-
 def fit(
     model: nn.Module,
     train,
@@ -177,47 +159,39 @@ def fit(
     """
     inputs, labels = as_pair(train)
     n = len(labels)
-    if n == 0:
-        raise ValueError("the training split is empty: there is nothing to train on")
-    if val is not None and len(as_pair(val)[1]) == 0:
-        raise ValueError("the validation split is empty: pass val=None, or a split with examples")
-    _check_early_stopping(patience, monitor, val)
-    if frozen_stages is not None and len(frozen_stages) != epochs:
-        raise ValueError(f"frozen_stages has {len(frozen_stages)} entries for {epochs} epochs: give one per epoch")
-    params = [p for p in model.parameters() if p.requires_grad or frozen_stages is not None]
-    if not any(p.requires_grad for p in model.parameters()) and frozen_stages is None:
-        raise ValueError("every parameter of the model is frozen: there is nothing to train")
+    _check_arguments(model, n, val, epochs, accumulate, frozen_stages, patience, monitor)
     if optimizer is None:
+        params = [p for p in model.parameters() if p.requires_grad or frozen_stages is not None]
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if not isinstance(accumulate, int) or accumulate < 1:
-        raise ValueError(f"accumulate must be a positive number of forward passes per step, got {accumulate!r}")
     parallel = distributed.setup()  # True under torchrun with several processes
-    processes, me = distributed.world_size(), distributed.rank()
+    processes = distributed.world_size()
     if n < processes:
         raise ValueError(f"the training split has {n} examples for {processes} processes: each process needs at "
                          f"least one. Launch fewer processes (torchrun --nproc_per_node={n}), or train in one.")
     step_size = batch_size * accumulate * processes  # examples per optimizer step
     steps_per_epoch = math.ceil(n / step_size)
-    history: list[dict] = []
-    start_epoch = 0
-
-    ckpt = None
+    ckpt = settings = None
     if checkpoint_dir is not None:
         stopping = {} if patience is None else {"early_stopping": (patience, monitor)}  # keeps older keys valid
-        settings = run_settings(model, train, val, optimizer, scheduler, transform=transform, augment=augment,
-                                loss_fn=loss_fn, penalty=penalty, epochs=epochs, batch_size=batch_size,
-                                seed=seed, bn_mode=bn_mode, frozen_stages=frozen_stages, **stopping,
-                                **({"accumulate": accumulate} if accumulate > 1 else {}))
-        ckpt = _checkpoint_file(Path(checkpoint_dir), settings)
+        settings = checkpoints.run_settings(
+            model, (inputs, labels), as_pair(val) if val is not None else None, optimizer, scheduler,
+            transform=transform, augment=augment, loss_fn=loss_fn, penalty=penalty, epochs=epochs,
+            batch_size=batch_size, seed=seed, bn_mode=bn_mode, frozen_stages=frozen_stages, **stopping,
+            **({"accumulate": accumulate} if accumulate > 1 else {}))
+        ckpt = checkpoints.checkpoint_file(Path(checkpoint_dir), settings)
 
-    best: dict = {}  # early stopping: the best epoch's number, score and weights (on the CPU)
     with on_device(model, device) as device, _on_device(augment, device):
         autocast, scaler = _mixed_precision(device)
+        history, start_epoch, best = [], 0, {}  # best: early stopping's best epoch, score and weights (CPU)
         if ckpt is not None and ckpt.is_file():
-            history, start_epoch, best = _resume(ckpt, model, optimizer, scheduler, scaler, device, processes)
+            history, start_epoch, best = checkpoints.resume(ckpt, model, optimizer, scheduler, scaler, device,
+                                                            processes)
         if history and history[-1].get("stopped_early"):
             start_epoch = epochs  # a run that stopped early is finished
         bar = progress(total=epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch, desc="training")
+        step = functools.partial(_step, inputs=inputs, labels=labels, optimizer=optimizer, scheduler=scheduler,
+                                 scaler=scaler, autocast=autocast, accumulate=accumulate, augment=augment,
+                                 transform=transform, loss_fn=loss_fn, penalty=penalty, device=device, bar=bar)
         for epoch in range(start_epoch, epochs):
             t0 = time.perf_counter()
             if frozen_stages is not None:
@@ -227,41 +201,9 @@ def fit(
             net = distributed.wrap(model, device) if parallel else model  # after freezing: DDP syncs what trains
             order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 10_007 + epoch))
             total_loss, correct = 0.0, 0
-            for step in range(steps_per_epoch):
-                optimizer.zero_grad(set_to_none=True)
-                mine, share = distributed.shard(order[step * step_size : (step + 1) * step_size], processes, me)
-                for part in range(accumulate):
-                    index, weight = distributed.shard(mine, accumulate, part)
-                    x, y = to_device(take(inputs, index), device), labels[index].to(device)
-                    if augment is not None:
-                        x = augment(x)
-                    with autocast:
-                        logits = forward(net, transform(x) if transform else x)
-                        if epoch == start_epoch and step == 0:
-                            check_labels(labels, logits.shape[-1])
-                        loss = (loss_fn or nn.functional.cross_entropy)(logits.float(), y)
-                        if penalty is not None:
-                            loss = loss + penalty(model, x, logits)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(
-                            f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
-                            f"(learning rate {optimizer.param_groups[0]['lr']:.3g}). The rate is probably "
-                            f"too high for this model: try a tenth of it. Also check the inputs for NaN/inf."
-                        )
-                    # weighted so that the step's gradient is that of the mean loss over all its examples
-                    scaled = loss * (share * weight / accumulate)  # loss itself in one process without accumulation
-                    (scaler.scale(scaled) if scaler is not None else scaled).backward()
-                    counted = len(index) if share * weight > 0 else 0  # a stand-in example has weight 0
-                    total_loss += loss.item() * counted
-                    correct += (logits.argmax(1) == y).sum().item() if counted else 0
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                bar.update()
+            for i in range(steps_per_epoch):
+                total_loss, correct = step(net, model, order[i * step_size : (i + 1) * step_size], total_loss,
+                                           correct, where=(epoch, i), first=epoch == start_epoch and i == 0)
             total_loss, correct = distributed.all_sum(total_loss, correct)
             row = {"epoch": epoch + 1, "train_loss": total_loss / n, "train_acc": correct / n,
                    "lr": optimizer.param_groups[0]["lr"]}
@@ -269,18 +211,11 @@ def fit(
                 scores = evaluate(model, val, transform=transform, device=device)
                 row.update(val_loss=scores["loss"], val_acc=scores["acc"])
             row["seconds"] = time.perf_counter() - t0
-            stop = False
-            if patience is not None:
-                if math.isfinite(row[monitor]) and (not best or _better(row[monitor], best["score"], monitor)):
-                    best = {"epoch": row["epoch"], "score": row[monitor],
-                            "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
-                best_epoch = best.get("epoch", 0)  # 0 while every score so far is NaN
-                stop = row["epoch"] - best_epoch >= patience and epoch + 1 < epochs
-                row.update(best_epoch=best_epoch, stopped_early=stop)
+            best, stop = _early_stopping(row, best, model, patience, monitor, last=epoch + 1 == epochs)
             history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("epoch", "train_loss", "val_acc")})
             if ckpt is not None and distributed.is_main():
-                _save_checkpoint(ckpt, settings, model, optimizer, scheduler, scaler, epoch + 1, history, device,
+                checkpoints.save(ckpt, settings, model, optimizer, scheduler, scaler, epoch + 1, history, device,
                                  best, processes)
             if stop:
                 break
@@ -291,10 +226,85 @@ def fit(
     return history
 
 
+def _step(net: nn.Module, model: nn.Module, batch: torch.Tensor, total_loss: float, correct: int, *,
+          inputs: Inputs, labels: torch.Tensor, optimizer, scheduler, scaler, autocast, accumulate: int, augment,
+          transform, loss_fn, penalty, device, bar, where: tuple[int, int], first: bool) -> tuple[float, int]:
+    """One optimizer step on the examples `batch` (indices): this process's share of them (under
+    torchrun) in `accumulate` forward passes. Returns the epoch's running (summed loss, correct)
+    with this step's added; `first`: the run's first step, where the labels are checked."""
+    optimizer.zero_grad(set_to_none=True)
+    mine, share = distributed.shard(batch, distributed.world_size(), distributed.rank())
+    for part in range(accumulate):
+        index, weight = distributed.shard(mine, accumulate, part)
+        x, y = to_device(take(inputs, index), device), labels[index].to(device)
+        if augment is not None:
+            x = augment(x)
+        with autocast:
+            logits = forward(net, transform(x) if transform else x)
+            if first:
+                check_labels(labels, logits.shape[-1])
+            loss = (loss_fn or nn.functional.cross_entropy)(logits.float(), y)
+            if penalty is not None:
+                loss = loss + penalty(model, x, logits)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss became {loss.item()} at epoch {where[0] + 1}, step {where[1] + 1} "
+                f"(learning rate {optimizer.param_groups[0]['lr']:.3g}). The rate is probably "
+                f"too high for this model: try a tenth of it. Also check the inputs for NaN/inf."
+            )
+        # weighted so that the step's gradient is that of the mean loss over all its examples
+        scaled = loss * (share * weight / accumulate)  # loss itself in one process without accumulation
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        counted = len(index) if share * weight > 0 else 0  # a stand-in example has weight 0
+        total_loss += loss.item() * counted
+        correct += (logits.argmax(1) == y).sum().item() if counted else 0
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    bar.update()
+    return total_loss, correct
+
+
 def _on_device(module, device):
     """`on_device` for an augmentation that is a module (one with frozen stages inside), so that
     it moves once per run rather than once per batch; nothing for a plain function."""
     return on_device(module, device) if isinstance(module, nn.Module) else contextlib.nullcontext(device)
+
+
+def _check_arguments(model: nn.Module, n: int, val, epochs: int, accumulate: int, frozen_stages, patience,
+                     monitor: str) -> None:
+    """Refuse arguments `fit` cannot train with, saying how to fix them."""
+    if n == 0:
+        raise ValueError("the training split is empty: there is nothing to train on")
+    if val is not None and len(as_pair(val)[1]) == 0:
+        raise ValueError("the validation split is empty: pass val=None, or a split with examples")
+    _check_early_stopping(patience, monitor, val)
+    if frozen_stages is not None and len(frozen_stages) != epochs:
+        raise ValueError(f"frozen_stages has {len(frozen_stages)} entries for {epochs} epochs: give one per epoch")
+    if not any(p.requires_grad for p in model.parameters()) and frozen_stages is None:
+        raise ValueError("every parameter of the model is frozen: there is nothing to train")
+    if not isinstance(accumulate, int) or accumulate < 1:
+        raise ValueError(f"accumulate must be a positive number of forward passes per step, got {accumulate!r}")
+
+
+def _early_stopping(row: dict, best: dict, model: nn.Module, patience: int | None, monitor: str,
+                    last: bool) -> tuple[dict, bool]:
+    """(best, stop) after the epoch of `row`: `best` keeps the best epoch's number, score and
+    weights (on the CPU); stop when `patience` epochs passed without a better score (never after
+    the last epoch). Adds best_epoch and stopped_early to `row`; nothing without patience."""
+    if patience is None:
+        return best, False
+    if math.isfinite(row[monitor]) and (not best or _better(row[monitor], best["score"], monitor)):
+        best = {"epoch": row["epoch"], "score": row[monitor],
+                "weights": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}}
+    best_epoch = best.get("epoch", 0)  # 0 while every score so far is NaN
+    stop = row["epoch"] - best_epoch >= patience and not last
+    row.update(best_epoch=best_epoch, stopped_early=stop)
+    return best, stop
 
 
 def _check_early_stopping(patience: int | None, monitor: str, val) -> None:
@@ -316,64 +326,6 @@ def _check_early_stopping(patience: int | None, monitor: str, val) -> None:
 def _better(score: float, best: float, monitor: str) -> bool:
     """Whether `score` improves on `best`: lower for a loss, higher for an accuracy."""
     return score < best if monitor.endswith("loss") else score > best
-
-
-def _checkpoint_file(folder: Path, settings: dict[str, str]) -> Path:
-    """The checkpoint of the run with these settings; says which settings differ from others there."""
-    path = folder / f"run-{keys.digest(settings)[:16]}.pt"
-    others = sorted(folder.glob("run-*.pt"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    if not path.is_file() and others:
-        before = torch.load(others[-1], map_location="cpu", weights_only=True).get("settings", {})
-        changed = [name for name, value in settings.items() if before.get(name) != value]
-        if distributed.is_main():
-            print(f"{folder}: the settings changed since the run saved there ({', '.join(changed)}); "
-                  f"training afresh and keeping both. Delete the old run-*.pt files to free the space.")
-    return path
-
-
-def _resume(path: Path, model, optimizer, scheduler, scaler, device, processes: int) -> tuple[list[dict], int, dict]:
-    """Load a checkpoint into the run's objects; return (history, epochs done, early-stopping best)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    saved_by = state.get("processes", 1)
-    if saved_by != processes:
-        raise ValueError(
-            f"{path} was written by a run on {saved_by} process(es), and this run has {processes}: each "
-            f"step would see {processes}/{saved_by} of the examples it saw before, so resuming would not "
-            f"continue the same run. Launch it with torchrun --nproc_per_node={saved_by} (1: without torchrun), "
-            f"or give this run another checkpoint folder."
-        )
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["rng_cpu"])
-    if device.type == "cuda" and state.get("rng_cuda") is not None:
-        torch.cuda.set_rng_state(state["rng_cuda"])
-    return state["history"], state["epoch"], state.get("best") or {}
-
-
-def _save_checkpoint(path: Path, settings, model, optimizer, scheduler, scaler, epoch, history, device, best,
-                     processes: int):
-    """Everything needed to continue exactly where this epoch ended; written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        "settings": settings,
-        "epoch": epoch,
-        "history": history,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "rng_cpu": torch.get_rng_state(),
-        "rng_cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None,
-        "best": best or None,
-        "processes": processes,
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
 
 
 def memory_footprint(model: nn.Module, inputs: torch.Tensor, *, transform: Callable | None = None,

@@ -1,6 +1,6 @@
 """Checks on a learner's image folder before any training (chapter 10, `tl-advise`).
 
-`check_folder(folder)` looks at what `data.read_folder` read and returns `Findings`: images
+`check_folder(folder)` looks at what `folders.read_folder` read and returns `Findings`: images
 per class and split, the imbalance, the files that were skipped and why, images much smaller
 than the backbone's input, exact and near copies (tl_utils.copies) within a split and across
 splits, and classes too small to have examples in every split. `without_leaks` then drops every
@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import copies, textfiles, textmodels
-from .data import SPLITS, Folder
+from .. import copies, textmodels
+from ..folders import Folder
+from ..splits import SPLITS
+from . import textfiles
 
 __all__ = ["Findings", "check_folder", "check_texts", "without_leaks", "counts", "MIN_SIDE", "MIN_PER_SPLIT", "ADVISED_PER_CLASS",
            "ADVISED_VAL"]
@@ -78,11 +80,10 @@ class Findings:
 
 def counts(labels: np.ndarray, codes: np.ndarray, classes: list[str]) -> pd.DataFrame:
     """Images per class (rows) and split (columns); codes of -1 (left out) are not counted."""
-    table = pd.DataFrame(0, index=pd.Index(classes, name="class"), columns=pd.Index(list(SPLITS), name="split"))
-    for label, code in zip(labels.tolist(), codes.tolist()):
-        if code >= 0:
-            table.iloc[label, code] += 1
-    return table
+    kept = codes >= 0
+    return pd.crosstab(pd.Categorical(np.asarray(classes)[labels[kept]], categories=classes),
+                       pd.Categorical(np.asarray(SPLITS)[codes[kept]], categories=SPLITS),
+                       rownames=["class"], colnames=["split"], dropna=False)
 
 
 def _findings(y: np.ndarray, codes: np.ndarray, classes: list[str], fixed_splits: bool, found: list[copies.Copy],
@@ -98,7 +99,7 @@ def _findings(y: np.ndarray, codes: np.ndarray, classes: list[str], fixed_splits
 
 
 def check_folder(folder: Folder) -> Findings:
-    """Run every check on a folder read by `data.read_folder`."""
+    """Run every check on a folder read by `folders.read_folder`."""
     found = copies.find_copies(torch.from_numpy(folder.x), folder.files)
     small = [int(i) for i in np.flatnonzero(folder.sizes.min(axis=1) < MIN_SIDE)]
     return _findings(folder.y, folder.codes, folder.classes, folder.fixed_splits, found, folder.skipped, small,

@@ -7,28 +7,26 @@ notebook leaves the notebook's own plotting untouched.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
-from . import copies, ladder
-from .data import SPLITS, DataSplit, Folder
+from .. import copies
+from ..folders import Folder
+from ..splits import SPLITS, DataSplit
+from ..stats import interval
+from .result import STAGES, Advice
 from .textfiles import TextTable
-
-if TYPE_CHECKING:
-    from .advise import Advice
 
 __all__ = ["write_report", "confusion", "confident_errors"]
 
 
 def confusion(labels: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> np.ndarray:
-    """Counts (true class, predicted class)."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (labels.numpy(), predicted.numpy()), 1)
-    return matrix
+    """Counts (true class, predicted class), every class a row and a column even when absent."""
+    return confusion_matrix(labels.numpy(), predicted.numpy(), labels=list(range(n_classes)))
 
 
 def confident_errors(labels: torch.Tensor, probs: torch.Tensor, n: int = 8) -> list[int]:
@@ -48,7 +46,7 @@ def _curve_figure(advice: Advice, path: Path) -> str:
     ax = fig.subplots()
     x = [r["images"] for r in advice.curve]
     y = np.array([r["val_acc"] for r in advice.curve])
-    err = [ladder.interval(a, advice.sizes["val"]) for a in y]
+    err = [interval(a, advice.sizes["val"]) for a in y]
     ax.errorbar(x, 100 * y, yerr=100 * np.array(err), marker="o", capsize=3)
     ax.set_xscale("log")
     ax.set_xticks(x, [str(v) for v in x])
@@ -75,13 +73,8 @@ def _confusion_figure(matrix: np.ndarray, classes: list[str], path: Path) -> str
     side = 0.45 * len(classes) + 2
     fig = Figure(figsize=(side, side))
     ax = fig.subplots()
-    ax.imshow(matrix, cmap="Blues")
-    for (i, j), value in np.ndenumerate(matrix):
-        if value:
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                    color="white" if value > matrix.max() / 2 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ConfusionMatrixDisplay(matrix, display_labels=classes).plot(ax=ax, cmap="Blues", colorbar=False,
+                                                                xticks_rotation=90, text_kw={"fontsize": 7})
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     return _save(fig, path)
@@ -131,7 +124,8 @@ def write_report(advice: Advice, source: Folder | TextTable, splits: dict[str, D
     f = advice.findings
     noun = f.noun
     parts = [f"# tl-advise report: {splits['train'].name}", "",
-             f"{len(f.names)} {noun}s of {len(source.classes)} classes, {advice.seconds:.0f} s in all.", "",
+             f"{len(f.names)} {noun}s of {len(source.classes)} classes, {advice.seconds:.0f} s in all, in the "
+             f"stages {' → '.join(STAGES)}.", "",
              "## Recommendation", "", *[f"- {line}" for line in advice.reasons], "",
              "## The data", "", *[f"- {line}" for line in f.lines()], "",
              f"{noun.capitalize()}s per class and split, as used (copies of another split's {noun}s left out of "
@@ -161,7 +155,7 @@ def write_report(advice: Advice, source: Folder | TextTable, splits: dict[str, D
         matrix = confusion(test.y, probs.argmax(1), len(source.classes))
         parts += ["## The chosen model on the test split (scored once)", "",
                   f"{advice.chosen.name}: {advice.test_acc:.1%} on {len(test)} test {noun}s "
-                  f"(± {ladder.interval(advice.test_acc, len(test)):.1%}).", "",
+                  f"(± {interval(advice.test_acc, len(test)):.1%}).", "",
                   f"![recall per class]({_recall_figure(matrix, source.classes, figures / 'recall.png')})", "",
                   f"![confusion matrix]({_confusion_figure(matrix, source.classes, figures / 'confusion.png')})", ""]
         worst = confident_errors(test.y, probs)

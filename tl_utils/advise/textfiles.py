@@ -7,7 +7,7 @@ guessed by name and content, and said which), and keeps every row that has both:
 or a missing label is skipped and listed by row number (1 is the first row after the header).
 Labels may be strings or numbers; the class names are their sorted values. A column named
 `split` with train / val / test values (or training, valid, validation, testing) fixes the splits;
-otherwise they are made per class from a hash of each text (`data.split_by_name`).
+otherwise they are made per class from a hash of each text (`splits.split_by_name`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import _SPLIT_NAMES, FOLDER_FRACTIONS, SPLITS, split_by_name
+from ..imagefiles import Skipped
+from ..splits import FOLDER_FRACTIONS, SPLIT_NAMES, SPLITS, split_by_name
 
-__all__ = ["TextTable", "SkippedRow", "TextFileError", "read_table", "read_texts", "FORMATS",
+__all__ = ["TextTable", "TextFileError", "read_table", "read_texts", "FORMATS",
            "TEXT_NAMES", "LABEL_NAMES"]
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
@@ -34,17 +35,6 @@ SPLIT_COLUMN = "split"
 
 class TextFileError(ValueError):
     """A text file the tool cannot work with; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class SkippedRow:
-    """A row passed over, and why."""
-
-    row: int  # the record's number, 1 = the first after the header (blank lines are not counted)
-    reason: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}: {self.reason}"
 
 
 @dataclass
@@ -60,7 +50,7 @@ class TextTable:
     text_column: str
     label_column: str
     guessed: list[str] = field(default_factory=list)  # which columns were guessed: "text", "label"
-    skipped: list[SkippedRow] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # rows, numbered from 1 after the header (blank lines not counted)
 
 
 def _load(path: Path) -> dict[str, list]:
@@ -180,9 +170,9 @@ def read_table(path: Path | str, text_column: str | None = None, label_column: s
     keep, skipped = [], []
     for i, (text, label) in enumerate(zip(columns[text_column], columns[label_column])):
         if _missing(text):
-            skipped.append(SkippedRow(i + 1, "empty text"))
+            skipped.append(Skipped(path, "empty text", row=i + 1))
         elif _missing(label):
-            skipped.append(SkippedRow(i + 1, f"no label in column {label_column!r}"))
+            skipped.append(Skipped(path, f"no label in column {label_column!r}", row=i + 1))
         else:
             keep.append(i)
     if not keep:
@@ -190,7 +180,7 @@ def read_table(path: Path | str, text_column: str | None = None, label_column: s
     split_values = columns[split_column] if split_column else None
     if split_values is not None:
         unknown = sorted({str(split_values[i]).strip() for i in keep
-                          if str(split_values[i]).strip().lower() not in _SPLIT_NAMES})
+                          if str(split_values[i]).strip().lower() not in SPLIT_NAMES})
         if unknown:
             rows = [i + 1 for i in keep if str(split_values[i]).strip() in unknown][:5]
             raise TextFileError(f"{path}: column {split_column!r} has values {unknown[:5]} (rows {rows}); use train, "
@@ -200,7 +190,7 @@ def read_table(path: Path | str, text_column: str | None = None, label_column: s
     classes = _sorted_classes(set(names))
     y = np.array([classes.index(n) for n in names], dtype=np.int64)
     if split_values is not None:
-        codes = np.array([SPLITS.index(_SPLIT_NAMES[str(split_values[i]).strip().lower()]) for i in keep], np.int8)
+        codes = np.array([SPLITS.index(SPLIT_NAMES[str(split_values[i]).strip().lower()]) for i in keep], np.int8)
     else:
         codes = split_by_name(y, texts, FOLDER_FRACTIONS)
     return TextTable(texts, y, classes, codes, split_values is not None, [i + 1 for i in keep], text_column,

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 MANIFEST = ".tl-files.json"
@@ -42,9 +43,11 @@ def publish(new: Path, target: Path, legacy: bool = False) -> None:
     A file in `target` that has a new file's name but is not ours is never replaced: FileExistsError.
     If anything fails (Ctrl-C included), `target` is restored and the error is raised; `new` is
     consumed on success. A hard kill halfway (power loss) can leave the previous files in a hidden
-    `.tl-previous-*` folder inside `target`: nothing is deleted before every new file is in place.
+    `.tl-previous-*` folder inside `target` (nothing is deleted before every new file is in place);
+    the next `publish` puts them back first (`recover`).
     """
     new, target = Path(new), Path(target)
+    recover(target)
     files = sorted(_files(new), key=lambda f: Path(f).name == "model.json")  # a model's "complete" mark last
     (new / MANIFEST).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
     if not target.exists():
@@ -79,6 +82,29 @@ def publish(new: Path, target: Path, legacy: bool = False) -> None:
         raise
     shutil.rmtree(backup, ignore_errors=True)
     _prune(target, [f for f in old if f not in files])
+
+
+def recover(target: Path) -> list[str]:
+    """Put back the files a `publish` killed halfway (a power cut, a killed process) set aside in a
+    hidden `.tl-previous-*` folder of `target`; return them. When the killed run had already
+    written a file of the same name, nothing is moved and FileExistsError says what to do."""
+    restored: list[str] = []
+    for backup in sorted(Path(target).glob(".tl-previous-*")) if Path(target).is_dir() else []:
+        files = _files(backup) + ([MANIFEST] if (backup / MANIFEST).is_file() else [])
+        written = [f for f in files if (target / f).exists()]
+        if written:
+            raise FileExistsError(
+                f"{target}: an earlier run was stopped while it replaced its files (a power cut or a killed "
+                f"process). The files it replaced are in {backup}, and {', '.join(written[:3])} were already "
+                f"written again. Keep the versions you want, delete {backup.name}, and run again.")
+        for f in files:
+            _move(backup / f, target / f)
+        shutil.rmtree(backup)
+        restored += files
+    if restored:
+        warnings.warn(f"{target}: put back {len(restored)} file(s) that an interrupted earlier run had set aside "
+                      f"({', '.join(restored[:3])}{', ...' if len(restored) > 3 else ''})", stacklevel=2)
+    return restored
 
 
 def _move(src: Path, dst: Path) -> None:

@@ -21,12 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import deploy, features, freezing, models, textmodels
-from .data import DataSplit
-from .runtime import seed_everything
-from .train import fit, predict
+from .. import features, freezing, models, textmodels
+from ..knn import BackboneWithKNN, KNNHead
+from ..knn import accuracy as knn_accuracy
+from ..runtime import seed_everything
+from ..splits import DataSplit
+from ..stats import paired_interval
+from ..train import fit, predict
 
-__all__ = ["Rung", "interval", "paired_interval", "knn", "probe", "lite0_heads", "text_heads", "top_stages",
+__all__ = ["Rung", "knn", "probe", "lite0_heads", "text_heads", "top_stages",
            "top_layers_model", "top_layers", "scratch", "tfidf", "label_curve", "choose", "TOP_K", "TOP_STAGES", "TOP_LAYERS", "KINDS",
            "TEXT_KINDS", "best_of", "close_to_best", "selection_lift"]
 
@@ -36,7 +39,6 @@ TOP_LAYERS = 2  # of the text encoder's 6 layers, the ones that train
 KNN_K = (1, 3, 5, 10)
 KINDS = ("knn", "probe", "top", "scratch")  # the ladder for images, from the least training to the most
 TEXT_KINDS = ("scratch", "knn", "probe", "top")  # for texts TF-IDF is the cheapest to train and to run: first
-Z = 1.96  # 95% intervals
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Rung:
     """One method's result: validation accuracy, training seconds, and the whole model.
 
     `model` maps normalised images at the input size (or a text's input_ids and attention_mask)
-    to logits (or, for "knn", to probabilities); `head` names which, for tl_utils.deploy.
+    to logits (or, for "knn", to probabilities); `head` names which, for tl_utils.advise.deploy.
     """
 
     kind: str  # one of KINDS
@@ -60,39 +62,16 @@ class Rung:
     tried: int = 1  # settings scored on the validation split, of which val_acc is the best (k values, epochs, C)
 
 
-def interval(acc: float, n: int) -> float:
-    """Half-width of a 95% Wilson interval for an accuracy measured on `n` examples (never 0, even
-    at 0% or 100%, unlike the normal approximation)."""
-    n = max(n, 1)
-    centre = (acc + Z * Z / (2 * n)) / (1 + Z * Z / n)
-    half = Z * math.sqrt(acc * (1 - acc) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
-    return max(centre + half - acc, acc - (centre - half))
-
-
-def paired_interval(pred_a: torch.Tensor, pred_b: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """(acc_a - acc_b, half-width of its 95% interval), both scored on the same examples.
-
-    Paired: only the examples on which the two disagree about being right count, which makes
-    the interval narrower than comparing two separate accuracies.
-    """
-    right_a, right_b = pred_a == labels, pred_b == labels
-    n = len(labels)
-    only_a, only_b = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
-    difference = (only_a - only_b) / n
-    spread = math.sqrt(max(only_a + only_b - (only_a - only_b) ** 2 / n, 1.0)) / n  # at least one disagreement
-    return difference, Z * spread
-
-
 def _accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
     return float((predictions == labels).float().mean())
 
 
 def lite0_heads(backbone: nn.Module) -> Callable[[nn.Module], nn.Module]:
     """head -> the pretrained backbone with that head: a Linear as its classifier, a KNNHead on
-    its pooled features (deploy.BackboneWithKNN). What `knn` and `probe` build for images."""
+    its pooled features (BackboneWithKNN). What `knn` and `probe` build for images."""
     def attach(head: nn.Module) -> nn.Module:
-        if isinstance(head, deploy.KNNHead):
-            return deploy.BackboneWithKNN(_lite0_like(backbone, 0), head)
+        if isinstance(head, KNNHead):
+            return BackboneWithKNN(_lite0_like(backbone, 0), head)
         net = _lite0_like(backbone, head.out_features)
         net.classifier.load_state_dict(head.state_dict())
         return net
@@ -114,9 +93,9 @@ def knn(train: features.Features, val: features.Features, attach: Callable[[nn.M
     head on the frozen network (`lite0_heads`, `text_heads`)."""
     start = time.perf_counter()
     ks = [k for k in KNN_K if k <= len(train)]
-    scores = {k: features.knn_accuracy(train, val, k) for k in ks}
+    scores = {k: knn_accuracy(train, val, k) for k in ks}
     best = max(ks, key=lambda k: (scores[k], -k))
-    head = deploy.KNNHead(train.x, train.y, len(train.classes), best)
+    head = KNNHead(train.x, train.y, len(train.classes), best)
     with torch.no_grad():
         val_pred = head(val.x).argmax(1)
     return Rung("knn", f"k-NN on frozen features (k={best})", scores[best], time.perf_counter() - start, 0,

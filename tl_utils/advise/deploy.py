@@ -22,7 +22,7 @@ import json
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,39 +31,20 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import imagefiles, models, owned, textfiles, textmodels
-from .train import predict
+from .. import models, textmodels
+from ..knn import BackboneWithKNN, KNNHead
+from ..train import predict
+from . import owned
+from .result import AdviseError
 
-__all__ = ["KNNHead", "BackboneWithKNN", "Deployed", "DeployedText", "deployable", "deployable_text", "save", "load",
-           "load_tokenizer", "replace_folder", "probabilities", "predict_files", "iter_predictions", "expand", "export_onnx", "onnx_probabilities", "onnx_session",
+__all__ = ["Deployed", "DeployedText", "deployable", "deployable_text", "save", "load",
+           "load_tokenizer", "replace_folder", "probabilities", "export_onnx", "onnx_probabilities", "onnx_session",
            "FORMAT"]
 
 FORMAT = "tl-hands-on/classifier/1"
 ARCHITECTURES = ("efficientnet-lite0", "small-cnn")
 TEXT_ARCHITECTURES = ("minilm-l6", "tfidf")
 TEXT_FOLDER = "text"  # inside a saved text model: the tokenizer and the encoder's configuration
-
-
-class KNNHead(nn.Module):
-    """A k-nearest-neighbour vote on pooled features, as a module: probabilities of each class.
-
-    The neighbours are the training features (normalised, kept as a buffer); the vote is the
-    share of the k most similar (cosine) that have each label, the nearest breaking ties.
-    """
-
-    def __init__(self, bank: torch.Tensor, labels: torch.Tensor, n_classes: int, k: int):
-        super().__init__()
-        if not 1 <= k <= len(bank):
-            raise ValueError(f"k must be between 1 and the {len(bank)} stored examples, got {k}")
-        self.k, self.n_classes = k, n_classes
-        self.register_buffer("bank", nn.functional.normalize(bank.float(), dim=1))
-        self.register_buffer("votes", nn.functional.one_hot(labels.long(), n_classes).float())
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        similarity = nn.functional.normalize(features, dim=1) @ self.bank.T
-        nearest = similarity.topk(self.k, dim=1).indices  # (N, k), the most similar first
-        votes = self.votes[nearest].sum(dim=1) + 1e-3 * self.votes[nearest[:, 0]]
-        return votes / votes.sum(dim=1, keepdim=True)
 
 
 def _outputs(head: str) -> str:
@@ -94,17 +75,6 @@ class Deployed(_Classifier):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.probabilities(self.net((images.float() / 255.0 - self.mean) / self.std))
-
-
-class BackboneWithKNN(nn.Module):
-    """A backbone without its head (`num_classes=0`), then a KNNHead on its pooled features."""
-
-    def __init__(self, backbone: nn.Module, head: KNNHead):
-        super().__init__()
-        self.backbone, self.head = backbone, head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True))
 
 
 class DeployedText(_Classifier):
@@ -224,30 +194,20 @@ def load(folder: Path | str) -> tuple[Deployed | DeployedText, dict]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder: pass the folder tl-advise wrote (it holds model.json)")
     if not config_file.is_file() or not weights.is_file():
-        raise ValueError(f"{folder} is not a complete saved model (model.json and model.safetensors are needed); "
+        raise AdviseError(f"{folder} is not a complete saved model (model.json and model.safetensors are needed); "
                          "an interrupted tl-advise leaves none: run it again")
-    config = json.loads(config_file.read_text(encoding="utf-8"))  # a damaged file raises a ValueError (JSONDecodeError)
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{config_file} has format {config.get('format')!r}; this version of tl_utils reads {FORMAT!r}")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise AdviseError(f"{config_file} is damaged ({error}): run tl-advise again") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise AdviseError(f"{config_file} has format {config.get('format') if isinstance(config, dict) else None!r}; this version of tl_utils reads {FORMAT!r}")
     try:
         model = _build(config, folder)
         model.load_state_dict(load_file(weights))
     except (SafetensorError, RuntimeError, OSError, KeyError) as error:
-        raise ValueError(f"{weights} cannot be read as this model's weights ({error}): run tl-advise again") from None
+        raise AdviseError(f"{weights} cannot be read as this model's weights ({error}): run tl-advise again") from None
     return model, config
-
-
-def read_images(files: Sequence[Path | str], size: int) -> tuple[torch.Tensor, list[Path], list[imagefiles.Skipped]]:
-    """uint8 (N, 3, size, size) of the files that decode, those files, and the others with why."""
-    images, used, skipped = [], [], []
-    for f in map(Path, files):
-        try:
-            images.append(imagefiles.to_square_rgb(f, size))
-            used.append(f)
-        except imagefiles.ImageError as error:
-            skipped.append(imagefiles.Skipped(f, str(error)))
-    stacked = torch.from_numpy(np.stack(images)) if images else torch.zeros(0, 3, size, size, dtype=torch.uint8)
-    return stacked, used, skipped
 
 
 def load_tokenizer(folder: Path | str):
@@ -264,78 +224,6 @@ def probabilities(model: Deployed | DeployedText, inputs: torch.Tensor | dict[st
     if n == 0:
         return torch.zeros(0, 0)
     return predict(model, inputs, batch_size=batch_size, device="cpu")
-
-
-def _read_texts(files: Sequence[Path | str], column: str | None) -> tuple[list[str], list[str], list[imagefiles.Skipped]]:
-    texts, used, skipped = [], [], []
-    for f in map(Path, files):
-        try:
-            for where, text in textfiles.read_texts(f, column):
-                used.append(where)
-                texts.append(text)
-        except (OSError, ValueError) as error:
-            skipped.append(imagefiles.Skipped(f, "no such file" if not f.exists() else str(error)))
-    return texts, used, skipped
-
-
-TEXT_SUFFIXES = (".txt", *textfiles.FORMATS)  # what tl-predict reads from a folder for a text model
-
-
-def expand(files: Sequence[Path | str], suffixes: Sequence[str]) -> tuple[list[Path], list[imagefiles.Skipped]]:
-    """The files as given, with each folder replaced by the files under it (recursively, sorted,
-    hidden ones left out) whose names end in one of `suffixes`; and the folders with none."""
-    out, empty = [], []
-    for f in map(Path, files):
-        if f.is_dir():
-            found = sorted(p for p in f.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-                           and not imagefiles.is_hidden(p, f))
-            out += found
-            if not found:
-                empty.append(imagefiles.Skipped(f, f"a folder with no file ending in {', '.join(suffixes)}"))
-        else:
-            out.append(f)
-    return out, empty
-
-
-def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: bool = False,
-                     batch_size: int = 64) -> Iterator[tuple[list[dict], list[imagefiles.Skipped]]]:
-    """Predict batch by batch as the files are read: yields ([{file, label, probability,
-    probabilities}], files not read) per batch of `batch_size` files. Images, or texts (.txt files
-    give one per line, 'file:line'); folders are searched recursively. onnx: run model.onnx."""
-    model, config = load(folder)
-    if onnx and not (Path(folder) / "model.onnx").is_file():
-        raise FileNotFoundError(f"{folder} has no model.onnx: predict without --onnx")
-    texts = config.get("input") == "texts"
-    tokenizer = load_tokenizer(folder) if texts else None
-    paths, empty = expand(files, TEXT_SUFFIXES if texts else imagefiles.IMAGE_SUFFIXES)
-    session = onnx_session(Path(folder) / "model.onnx") if onnx else None  # opened once, for every batch
-    if empty:
-        yield [], empty
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start:start + batch_size]
-        if texts:
-            lines, used, skipped = _read_texts(chunk, config.get("text_column"))
-            inputs = textmodels.tokenise(tokenizer, lines, config["max_length"]) if lines else {}
-        else:
-            inputs, used, skipped = read_images(chunk, config["size"])
-        if not used:
-            probs = torch.zeros(0, len(config["classes"]))
-        elif onnx:
-            probs = torch.from_numpy(onnx_probabilities(session, inputs))
-        else:
-            probs = probabilities(model, inputs)
-        yield ([{"file": str(f), "label": config["classes"][int(p.argmax())], "probability": float(p.max()),
-                 "probabilities": dict(zip(config["classes"], map(float, p)))} for f, p in zip(used, probs)], skipped)
-
-
-def predict_files(folder: Path | str, files: Sequence[Path | str], *,
-                  onnx: bool = False) -> tuple[list[dict], list[imagefiles.Skipped]]:
-    """All of `iter_predictions` at once: (rows, files not read)."""
-    rows, skipped = [], []
-    for batch_rows, batch_skipped in iter_predictions(folder, files, onnx=onnx):
-        rows += batch_rows
-        skipped += batch_skipped
-    return rows, skipped
 
 
 def export_onnx(model: Deployed | DeployedText, config: dict, path: Path | str) -> Path:
