@@ -374,3 +374,18 @@ def test_predictions_come_batch_by_batch_as_the_files_are_read(advised, planted)
     batches = list(predict.iter_predictions(result.out / "model", files, batch_size=2))
     assert [len(rows) for rows, _ in batches] == [2, 2, 1]
     assert [r for rows, _ in batches for r in rows] == predict.predict_files(result.out / "model", files)[0]
+
+
+def test_a_folder_a_killed_run_left_halfway_is_reported_before_any_work(planted, tmp_path, capsys):
+    out = tmp_path / "advice"
+    (out / ".tl-previous-x1").mkdir(parents=True)
+    (out / ".tl-previous-x1" / "report.md").write_text("the earlier report")
+    (out / "report.md").write_text("half of a new one")  # no manifest: it had been set aside too
+    assert cli.main([str(planted), "--out", str(out), "--top-epochs", "0", "--scratch-epochs", "0"]) == 2
+    assert "stopped while it replaced its files" in capsys.readouterr().err
+    assert (out / ".tl-previous-x1" / "report.md").read_text() == "the earlier report"
+
+
+def test_negative_epochs_from_python_are_refused(planted, tmp_path):
+    with pytest.raises(advise.AdviseError, match="--scratch-epochs -1"):
+        advise.advise(planted, tmp_path / "out", scratch_epochs=-1, log=lambda line: None)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from interrupt import CRASH, zero_or_crash
 from torch import nn
 
 from tl_utils import train
@@ -56,34 +57,24 @@ def test_without_patience_the_history_is_as_before(few_digits):
     assert len(history) == 3 and "best_epoch" not in history[-1] and "stopped_early" not in history[-1]
 
 
-_CRASH = {"at": None, "calls": 0}
-
-
-def _zero_or_crash(model, inputs, logits):  # a penalty of zero that "crashes" at a chosen call
-    _CRASH["calls"] += 1
-    if _CRASH["calls"] == _CRASH["at"]:
-        raise KeyboardInterrupt
-    return torch.zeros(())
-
-
 def test_an_interrupted_run_resumes_to_the_same_stop_and_weights(few_digits, tmp_path):
     reference = _model()
-    expected = _fit(reference, few_digits, penalty=_zero_or_crash)
+    expected = _fit(reference, few_digits, penalty=zero_or_crash)
     stop = expected[-1]["epoch"]
     assert expected[-1]["best_epoch"] < stop - 1  # the crash below falls after the best epoch
 
-    _CRASH.update(at=3 * (stop - 1) + 1, calls=0)  # 30 examples / 10 = 3 steps per epoch: the last epoch
+    CRASH.update(at=3 * (stop - 1) + 1, calls=0)  # 30 examples / 10 = 3 steps per epoch: the last epoch
     with pytest.raises(KeyboardInterrupt):
-        _fit(_model(), few_digits, penalty=_zero_or_crash, checkpoint_dir=tmp_path)
-    _CRASH.update(at=None, calls=0)
+        _fit(_model(), few_digits, penalty=zero_or_crash, checkpoint_dir=tmp_path)
+    CRASH.update(at=None, calls=0)
     resumed = _model()
-    history = _fit(resumed, few_digits, penalty=_zero_or_crash, checkpoint_dir=tmp_path)
+    history = _fit(resumed, few_digits, penalty=zero_or_crash, checkpoint_dir=tmp_path)
     drop = ("seconds",)
     assert [{k: v for k, v in r.items() if k not in drop} for r in history] == \
            [{k: v for k, v in r.items() if k not in drop} for r in expected]
     for a, b in zip(resumed.state_dict().values(), reference.state_dict().values()):
         assert torch.equal(a, b)  # the best epoch's weights, restored from the checkpoint
-    assert _CRASH["calls"] == 3  # only the last epoch ran again
+    assert CRASH["calls"] == 3  # only the last epoch ran again
 
 
 def test_a_run_that_stopped_is_read_back_with_its_best_weights(few_digits, tmp_path):

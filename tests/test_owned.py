@@ -83,31 +83,40 @@ def test_a_manifest_cannot_reach_outside_its_folder(tmp_path):
     assert owned.owned_files(out) is None
 
 
-def _killed_halfway(tmp_path):
-    """A folder as a publish killed while it set the old files aside leaves it: some in a hidden
-    .tl-previous-* folder, the learner's notes untouched."""
+def _killed(tmp_path, moved_out: list[str], moved_in: dict[str, str]):
+    """A folder as a publish killed halfway leaves it: of the earlier run's files, `moved_out` are
+    in a hidden .tl-previous-* folder (the manifest last), and `moved_in` new files are in place;
+    the learner's notes untouched."""
     target = tmp_path / "out"
     owned.publish(_folder(tmp_path / "a", {"report.md": "old", "model/w.bin": "old"}), target)
     (target / "notes.txt").write_text("mine")
     backup = target / ".tl-previous-x1"
-    (backup / "model").mkdir(parents=True)
-    (target / "model" / "w.bin").rename(backup / "model" / "w.bin")
-    (target / owned.MANIFEST).rename(backup / owned.MANIFEST)
+    for f in moved_out:
+        (backup / f).parent.mkdir(parents=True, exist_ok=True)
+        (target / f).rename(backup / f)
+    _folder(target, moved_in)
     return target, backup
 
 
-def test_the_next_run_puts_back_what_a_killed_run_set_aside(tmp_path):
-    target, backup = _killed_halfway(tmp_path)
-    with pytest.warns(UserWarning, match="put back 2 file"):
+def test_the_next_run_puts_back_what_a_run_killed_while_setting_aside_had_moved(tmp_path):
+    target, backup = _killed(tmp_path, ["model/w.bin"], {})
+    with pytest.warns(UserWarning, match="put back 1 file"):
         owned.publish(_folder(tmp_path / "b", {"report.md": "new", "model/w.bin": "new"}), target)
     contents = _contents(target)
     assert contents == {"report.md": "new", "model/w.bin": "new", "notes.txt": "mine", owned.MANIFEST: contents[owned.MANIFEST]}
     assert not backup.exists()
 
 
-def test_a_killed_run_that_already_wrote_again_is_reported_not_guessed(tmp_path):
-    target, backup = _killed_halfway(tmp_path)
-    (target / "model" / "w.bin").write_text("half of the new")
+def test_a_run_killed_after_its_new_files_were_in_place_only_leaves_its_backup_to_remove(tmp_path):
+    new_manifest = json.dumps({"files": ["model/w.bin", "report.md"]})
+    target, backup = _killed(tmp_path, ["model/w.bin", "report.md", owned.MANIFEST],
+                             {"model/w.bin": "new", "report.md": "new", owned.MANIFEST: new_manifest})
+    assert owned.recover(target) == [] and not backup.exists()
+    assert _contents(target) == {"model/w.bin": "new", "report.md": "new", "notes.txt": "mine", owned.MANIFEST: new_manifest}
+
+
+def test_a_run_killed_while_moving_its_new_files_in_is_reported_not_guessed(tmp_path):
+    target, backup = _killed(tmp_path, ["model/w.bin", "report.md", owned.MANIFEST], {"model/w.bin": "half new"})
     with pytest.raises(FileExistsError, match="stopped while it replaced its files"):
         owned.publish(_folder(tmp_path / "b", {"report.md": "new"}), target)
     assert (backup / "model" / "w.bin").read_text() == "old" and (target / "notes.txt").read_text() == "mine"

@@ -42,6 +42,14 @@ def test_plot_curves_shows_mean_and_range():
     assert ax.lines[0].get_ydata().tolist() == [0.2, 0.6] and ax.get_xscale() == "log"
 
 
+def test_plot_curves_without_lines_draws_separate_points_with_their_range():
+    table = pd.DataFrame({"k": [4, 4, 10, 10] * 2, "acc": [0.1, 0.3, 0.5, 0.7, 0.2, 0.2, 0.4, 0.4],
+                          "method": ["a"] * 4 + ["b"] * 4})
+    ax = plots.plot_curves(table, "k", "acc", "method", connect=False).axes[0]
+    assert ax.lines and all(line.get_linestyle() == "None" for line in ax.lines)  # points and caps, no trend line
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "10"] and ax.get_xscale() == "linear"
+
+
 def test_exercise_checks_hint_and_raise_when_strict(capsys, monkeypatch):
     monkeypatch.delenv("TL_STRICT_CLAIMS", raising=False)
     exercises.check("02.2", {"a", "b"})

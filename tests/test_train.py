@@ -1,5 +1,6 @@
 import pytest
 import torch
+from interrupt import CRASH, zero_or_crash
 from torch import nn
 
 from tl_utils import data, runtime, train
@@ -30,38 +31,28 @@ def test_the_same_seed_gives_the_same_numbers(digits):
     assert [r["train_loss"] for r in runs[0]] == [r["train_loss"] for r in runs[1]]
 
 
-_CRASH = {"at": None, "calls": 0}  # a global, so the penalty's fingerprint is the same in both runs
-
-
-def _zero_or_crash(model, inputs, logits):  # a penalty of zero that "crashes" at a chosen call
-    _CRASH["calls"] += 1
-    if _CRASH["calls"] == _CRASH["at"]:
-        raise KeyboardInterrupt
-    return torch.zeros(())
-
-
 def test_an_interrupted_run_resumes_exactly(digits, tmp_path):
     train_set, val_set = digits
     reference = _model()
     expected = train.fit(reference, train_set, val=val_set, epochs=4, batch_size=16, seed=2)
 
-    _CRASH.update(at=2 * 19 + 5, calls=0)  # mid-epoch 3: 300 examples / 16 = 19 steps per epoch
+    CRASH.update(at=2 * 19 + 5, calls=0)  # mid-epoch 3: 300 examples / 16 = 19 steps per epoch
     with pytest.raises(KeyboardInterrupt):
         train.fit(_model(), train_set, val=val_set, epochs=4, batch_size=16, seed=2,
-                  penalty=_zero_or_crash, checkpoint_dir=tmp_path)
+                  penalty=zero_or_crash, checkpoint_dir=tmp_path)
     (saved,) = tmp_path.glob("run-*.pt")
     assert torch.load(saved, weights_only=True)["epoch"] == 2
 
-    _CRASH.update(at=None, calls=0)
+    CRASH.update(at=None, calls=0)
     resumed = _model()  # a fresh process builds the same starting model
     history = train.fit(resumed, train_set, val=val_set, epochs=4, batch_size=16, seed=2,
-                        penalty=_zero_or_crash, checkpoint_dir=tmp_path)
+                        penalty=zero_or_crash, checkpoint_dir=tmp_path)
     drop = ("seconds",)  # wall time differs, everything else must not
     assert [{k: v for k, v in r.items() if k not in drop} for r in history] == \
            [{k: v for k, v in r.items() if k not in drop} for r in expected]
     for a, b in zip(resumed.state_dict().values(), reference.state_dict().values()):
         assert torch.equal(a, b)
-    assert _CRASH["calls"] == 2 * 19  # epochs 1-2 came from the checkpoint, only 3-4 ran again
+    assert CRASH["calls"] == 2 * 19  # epochs 1-2 came from the checkpoint, only 3-4 ran again
 
 
 def test_a_finished_run_is_not_trained_again(digits, tmp_path):

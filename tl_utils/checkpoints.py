@@ -74,7 +74,7 @@ def resume(path: Path, model, optimizer, scheduler, scaler, device, processes: i
 
 
 def save(path: Path, settings, model, optimizer, scheduler, scaler, epoch, history, device, best,
-                     processes: int):
+         processes: int):
     """Everything needed to continue exactly where this epoch ended; written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {

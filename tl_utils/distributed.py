@@ -57,7 +57,7 @@ def is_main() -> bool:
 def setup() -> bool:
     """Join the process group the launcher describes, once; return whether training is distributed.
 
-    NCCL (with gloo for CPU tensors) when each process has a GPU of its own (`has_own_gpu`), gloo
+    NCCL (with gloo for CPU tensors) when each process has a GPU of its own (`runtime.has_own_gpu`), gloo
     otherwise. Raises a ValueError that names the missing variables
     when WORLD_SIZE says several processes but the rendezvous (address, port, rank) is not set.
     """

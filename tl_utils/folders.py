@@ -27,7 +27,8 @@ def _class_names(top: Path) -> list[str]:
 
 def _warn_skipped(root: str, skipped: list[imagefiles.Skipped], limit: int = 20) -> None:
     if skipped:
-        lines = [f"  {line}" for line in imagefiles.skipped_lines(skipped, limit)]
+        shown, more = imagefiles.skipped_lines(skipped, limit)
+        lines = [f"  {line}" for line in shown] + ([f"  ... and {more} more"] if more else [])
         warnings.warn(f"{len(skipped)} file(s) under {root} skipped (fix, move or delete them):\n" + "\n".join(lines),
                       stacklevel=4)
 
@@ -55,9 +56,9 @@ def read_folder(root_path: Path | str, size: int = 128) -> Folder:
     Split folders may be named train/ (training/), val/ (valid/, validation/) and test/
     (testing/), in any case. Files that are not images or cannot be decoded are skipped and
     listed in `skipped` (hidden files are passed over silently; see tl_utils.imagefiles).
-    Without split folders, each class is split 80/10/10 by its files' names (`split_by_name`). Decoded once per process; the key is every
-    file's path, size and modification time, so a file added, removed or edited in the same
-    session is seen at the next read.
+    Without split folders, each class is split 80/10/10 by its files' names (`split_by_name`).
+    Decoded once per process; the key is every file's path, size and modification time, so a
+    file added, removed or edited in the same session is seen at the next read.
     """
     root_path = Path(root_path).expanduser().resolve()
     root = str(root_path)

@@ -57,9 +57,9 @@ class Skipped:
         return f"{self.path}: {self.reason}" if self.row is None else f"row {self.row}: {self.reason}"
 
 
-def skipped_lines(skipped: Sequence[Skipped], limit: int = 20) -> list[str]:
-    """One line per skipped item, the first `limit` of them, then how many more there are."""
-    return [str(s) for s in skipped[:limit]] + ([f"... and {len(skipped) - limit} more"] if len(skipped) > limit else [])
+def skipped_lines(skipped: Sequence[Skipped], limit: int = 20) -> tuple[list[str], int]:
+    """(one line per skipped item, the first `limit` of them; how many more there are)."""
+    return [str(s) for s in skipped[:limit]], max(0, len(skipped) - limit)
 
 
 def is_hidden(path: Path, root: Path) -> bool:

@@ -109,19 +109,32 @@ def overlay_grid(
 
 
 def plot_curves(table, x: str, y: str, group: str, chance: float | None = None, logx: bool = True,
-                xlabel: str | None = None, ylabel: str | None = None, title: str | None = None) -> Figure:
+                xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
+                connect: bool = True) -> Figure:
     """Mean and spread (min to max over the other columns, e.g. seeds) of y against x, per group.
 
     table: a pandas DataFrame with one row per run.
+    connect: draw lines between the x values; False for a few separate settings (two label counts
+        are not a trend): one point per group and x, side by side, with bars from min to max.
     """
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
-    for name, rows in table.groupby(group, sort=False):
+    groups = list(table.groupby(group, sort=False))
+    position = {v: i for i, v in enumerate(sorted(table[x].unique()))}  # connect=False: x values side by side
+    for k, (name, rows) in enumerate(groups):
         stats = rows.groupby(x)[y].agg(["mean", "min", "max"])
-        line, = ax.plot(stats.index, stats["mean"], marker="o", label=name)
-        ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15)
+        if connect:
+            line, = ax.plot(stats.index, stats["mean"], marker="o", label=name)
+            ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.15)
+        else:
+            where = [position[v] + (k - (len(groups) - 1) / 2) * 0.15 for v in stats.index]
+            ax.errorbar(where, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+                        fmt="o", capsize=3, label=name)
+    if not connect:
+        ax.set_xticks(list(position.values()), [str(v) for v in position])
+        ax.set_xlim(-0.5, len(position) - 0.5)
     if chance is not None:
         ax.axhline(chance, color="gray", linestyle="--", linewidth=1, label="chance")
-    if logx:
+    if logx and connect:
         ax.set_xscale("log")
         ticks = sorted(table[x].unique())
         ax.set_xticks(ticks, [str(t) for t in ticks])

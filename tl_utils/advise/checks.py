@@ -1,4 +1,4 @@
-"""Checks on a learner's image folder before any training (chapter 10, `tl-advise`).
+"""Checks on a learner's folder of images or file of texts before any training (chapter 10, `tl-advise`).
 
 `check_folder(folder)` looks at what `folders.read_folder` read and returns `Findings`: images
 per class and split, the imbalance, the files that were skipped and why, images much smaller
@@ -51,7 +51,8 @@ class Findings:
         """The findings as sentences, the most serious first."""
         out = []
         if self.leaks:
-            out.append(f"{len(self.left_out)} {self.noun}(s) in validation or test copy a {self.noun} of an earlier split "
+            article = "an" if self.noun[0] in "aeiou" else "a"
+            out.append(f"{len(self.left_out)} {self.noun}(s) in validation or test copy {article} {self.noun} of an earlier split "
                        f"({len(self.leaks)} pair(s)): every score on them would be a lie; they are left out of "
                        "validation and test.")
         if self.thin_classes:

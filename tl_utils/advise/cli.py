@@ -18,7 +18,7 @@ __all__ = ["main", "predict_main", "EXIT_CODES"]
 EXIT_CODES = """exit status:
   0    done
   1    an internal failure (a bug, or a library that misbehaved): run again with --debug and report the traceback
-  2    a problem with the arguments or the data: the message says what to change
+  2    a problem with the arguments, the data or the installation: the message says what to change
   130  interrupted (Ctrl-C): nothing was written, an earlier output folder is as it was"""
 
 
@@ -56,6 +56,7 @@ def _run(prog: str, debug: bool, work: Callable[[], int]) -> int:
     files, translated where they are caught) and OSError; any other exception is a failure of ours
     or of a library's (a ValueError from onnxruntime, say), so it exits 1 and asks for a report.
     """
+    from ..sources import IntegrityError, MissingSourceError
     from .result import AdviseError
 
     try:
@@ -64,7 +65,7 @@ def _run(prog: str, debug: bool, work: Callable[[], int]) -> int:
         print(f"\n{prog}: interrupted" + ("; nothing was written, an earlier output folder is as it was"
                                           if prog == "tl-advise" else ""), file=sys.stderr)
         return 130
-    except (AdviseError, OSError) as error:  # FileNotFoundError and FileExistsError are OSErrors
+    except (AdviseError, OSError, IntegrityError, MissingSourceError) as error:  # FileNotFoundError is an OSError
         if debug:
             raise
         print(f"{prog}: {error}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""A trained classifier as files: saved, loaded back, run on new images, exported to ONNX (chapter 10).
+"""A trained classifier as files: saved, loaded back, exported to ONNX (chapter 10; `predict` runs it on files).
 
 A saved model is a folder:
 
@@ -201,11 +201,12 @@ def load(folder: Path | str) -> tuple[Deployed | DeployedText, dict]:
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
         raise AdviseError(f"{config_file} is damaged ({error}): run tl-advise again") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise AdviseError(f"{config_file} has format {config.get('format') if isinstance(config, dict) else None!r}; this version of tl_utils reads {FORMAT!r}")
+        found = config.get("format") if isinstance(config, dict) else None
+        raise AdviseError(f"{config_file} has format {found!r}; this version of tl_utils reads {FORMAT!r}")
     try:
         model = _build(config, folder)
         model.load_state_dict(load_file(weights))
-    except (SafetensorError, RuntimeError, OSError, KeyError) as error:
+    except (SafetensorError, RuntimeError, OSError, KeyError, ValueError) as error:  # ValueError: a config we cannot build
         raise AdviseError(f"{weights} cannot be read as this model's weights ({error}): run tl-advise again") from None
     return model, config
 

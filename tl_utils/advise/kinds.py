@@ -51,8 +51,11 @@ def _split(source: Folder | textfiles.TextTable, findings: checks.Findings, x, n
 
 
 def _log_skipped(skipped: list, log: Callable[[str], None]) -> None:
-    for line in imagefiles.skipped_lines(skipped):
-        log(f"  skipped {line}" if not line.startswith("...") else f"  {line} (all in report.md)")
+    shown, more = imagefiles.skipped_lines(skipped)
+    for line in shown:
+        log(f"  skipped {line}")
+    if more:
+        log(f"  ... and {more} more (all in report.md)")
 
 
 def _left(start: float, minutes: float) -> float:

@@ -90,6 +90,10 @@ def recover(target: Path) -> list[str]:
     written a file of the same name, nothing is moved and FileExistsError says what to do."""
     restored: list[str] = []
     for backup in sorted(Path(target).glob(".tl-previous-*")) if Path(target).is_dir() else []:
+        current = owned_files(target)
+        if current is not None and all((target / f).is_file() for f in current):
+            shutil.rmtree(backup)  # the killed run had put every new file in place: only its clean-up was left
+            continue
         files = _files(backup) + ([MANIFEST] if (backup / MANIFEST).is_file() else [])
         written = [f for f in files if (target / f).exists()]
         if written:

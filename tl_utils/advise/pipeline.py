@@ -61,8 +61,12 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
                           "or JSON-lines file of texts and labels.")
     if size < 32:
         raise AdviseError(f"--size {size} is too small: the backbone needs at least 32 pixels (64 or more).")
+    for flag, epochs in (("--top-epochs", top_epochs), ("--scratch-epochs", scratch_epochs)):
+        if epochs is not None and epochs < 0:
+            raise AdviseError(f"{flag} {epochs}: give a number of epochs, 0 or more (0 skips the method).")
     name = path.resolve().stem if path.is_file() else path.resolve().name  # reviews.csv -> reviews-advice
     out = (Path(out) if out is not None else Path.cwd() / f"{name}-advice").expanduser().resolve()
+    owned.recover(out)  # what a run killed while it replaced files (power loss) set aside, put back first
     _check_out(path, out)
     seed_everything(seed)
     stage = _stages(log)
@@ -105,9 +109,11 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
         onnx_difference = float(np.abs(deploy.onnx_probabilities(work / "model" / "model.onnx", check)
                                        - deploy.probabilities(deployed, check).numpy()).max())
         if not onnx_difference <= ONNX_TOLERANCE:
+            import onnxruntime
+
             raise RuntimeError(f"the ONNX export disagrees with PyTorch by {onnx_difference:.1e} (more than "
-                               f"{ONNX_TOLERANCE:.0e}): nothing was saved. Please report this with your torch and "
-                               "onnxruntime versions.")
+                               f"{ONNX_TOLERANCE:.0e}), with torch {torch.__version__} and onnxruntime "
+                               f"{onnxruntime.__version__}: nothing was saved")
         advice = Advice(out, findings, {s: len(d) for s, d in splits.items()}, rungs, chosen, reasons,
                         curve, splits["val"].y, test_acc, onnx_difference, time.perf_counter() - start,
                         budget.skipped)

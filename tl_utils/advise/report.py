@@ -58,14 +58,15 @@ def _curve_figure(advice: Advice, path: Path) -> str:
 
 
 def _recall_figure(matrix: np.ndarray, classes: list[str], path: Path) -> str:
-    recall = matrix.diagonal() / np.maximum(matrix.sum(1), 1)
+    counts = matrix.sum(1)
+    recall = matrix.diagonal() / np.maximum(counts, 1)
     fig = Figure(figsize=(5, 0.3 * len(classes) + 1.2))
     ax = fig.subplots()
     ax.barh(range(len(classes)), 100 * recall)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_yticks(range(len(classes)), [f"{c} ({n})" for c, n in zip(classes, counts)], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel("recall on test (%)")
+    ax.set_xlabel("recall on test (%); in brackets, the class's test images")
     return _save(fig, path)
 
 

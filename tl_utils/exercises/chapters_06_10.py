@@ -133,8 +133,10 @@ def _check_09_1(answer) -> tuple[bool, str]:
 def _check_09_2(answer, *, rank_4: float, rank_64: float, se: float) -> tuple[bool, str]:
     return conclusion_answer(answer, {"rank 4": rank_4, "rank 64": rank_64},
                   "higher" if rank_64 > rank_4 + 2 * se else "not higher", "not higher", ("higher", "not higher"),
-                  f"two standard errors are {2 * se:.1%} here. A larger rank adds capacity that a small task does "
-                  "not use; LoRA's authors found small ranks enough on many tasks.")
+                  f"two standard errors are {2 * se:.1%} here. This run changes the rank and the update's scale "
+                  "together (ALPHA / r is sixteen times smaller at rank 64), so it cannot say which one mattered: "
+                  "LoRA's authors found small ranks enough on many tasks, and rsLoRA's that the smaller scale can "
+                  "be what holds a large rank back. Train rank 64 with alpha=ALPHA * 16 to separate the two.")
 
 
 # ---------------------------------------------------------------- appendix A
