@@ -68,13 +68,22 @@ def kernels_here() -> list[str]:
     return [native] + [k for k in reversed(others) if k != native]
 
 
+def module_files(modules: list[str]) -> list[Path]:
+    """The files of tl_utils `modules` as the claims log names them: a module's file, or every file
+    of a subpackage (`advise`, `exercises`: the log names a subpackage, not its modules)."""
+    files = []
+    for m in sorted(set(modules)):
+        folder = ROOT / "tl_utils" / m
+        files += sorted(folder.rglob("*.py")) if folder.is_dir() else [folder.with_suffix(".py")]
+    return files
+
+
 def digest(notebook: Path, modules: list[str]) -> str:
     """A digest of the chapter's code cells, the lock file and the tl_utils `modules` the run used: a
     record made on other code is marked as such (the chapter's prose, or an unused module, may change)."""
     code = "\n".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
                      for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code")
-    files = [ROOT / "requirements-lock.txt"] + [ROOT / "tl_utils" / f"{m}.py" for m in sorted(set(modules))]
-    inputs = b"".join(f.read_bytes() for f in files if f.is_file())
+    inputs = b"".join(f.read_bytes() for f in [ROOT / "requirements-lock.txt", *module_files(modules)] if f.is_file())
     return hashlib.sha256(code.encode() + inputs).hexdigest()[:12]
 
 

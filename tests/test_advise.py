@@ -68,7 +68,7 @@ def test_the_report_says_what_was_found_and_chosen(advised):
     assert result.reasons[0].startswith(f"Use the {result.chosen.name}: {result.chosen.val_acc:.1%}")
     named = [line.split("] ", 1)[1].split(":")[0] for line in lines if line.startswith("[")]
     assert named == list(pipeline.STAGES) and lines[0].startswith(f"[1/{len(named)}] read:")  # every stage, in order
-    assert " → ".join(pipeline.STAGES) in report
+    assert " → ".join(pipeline.STAGES) in report and "temporary folder, deleted" in report
 
 
 def test_the_saved_model_reproduces_the_chosen_method_and_onnx_agrees(advised, planted):

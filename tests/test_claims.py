@@ -144,3 +144,10 @@ def test_the_kernels_start_with_this_machines_own():
     kernels = robustness.kernels_here()
     assert kernels[0] == robustness.native_kernel() and len(set(kernels)) == len(kernels)
     assert "default" in kernels
+
+
+def test_a_record_covers_every_file_of_a_subpackage_it_used():
+    files = robustness.module_files(["data", "advise", "exercises"])
+    names = {f.relative_to(robustness.ROOT / "tl_utils").as_posix() for f in files}
+    assert {"data.py", "advise/pipeline.py", "advise/report.py", "exercises/chapters_06_10.py"} <= names
+    assert all(f.is_file() for f in files)

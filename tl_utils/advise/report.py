@@ -126,7 +126,8 @@ def write_report(advice: Advice, source: Folder | TextTable, splits: dict[str, D
     noun = f.noun
     parts = [f"# tl-advise report: {splits['train'].name}", "",
              f"{len(f.names)} {noun}s of {len(source.classes)} classes, {advice.seconds:.0f} s in all, in the "
-             f"stages {' → '.join(STAGES)}.", "",
+             f"stages {' → '.join(STAGES)}. The features were computed in a temporary folder, deleted at the "
+             f"end: nothing of your {noun}s is kept outside this folder.", "",
              "## Recommendation", "", *[f"- {line}" for line in advice.reasons], "",
              "## The data", "", *[f"- {line}" for line in f.lines()], "",
              f"{noun.capitalize()}s per class and split, as used (copies of another split's {noun}s left out of "
