@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tl_utils import imagefiles, knn, models
+from tl_utils import imagefiles, knn, models, onnxmodels
 from tl_utils.advise import deploy, predict
 from tl_utils.preprocess import Preprocess
 
@@ -45,8 +45,8 @@ def test_save_load_and_onnx_give_the_same_probabilities(tmp_path, monkeypatch):
     onnx = deploy.onnx_probabilities(folder / "model.onnx", images)
     assert np.abs(onnx - before.numpy()).max() < 1e-4
 
-    opened, real = [], deploy.onnx_session  # tl-predict --onnx opens the model once, however many batches
-    monkeypatch.setattr(deploy, "onnx_session", lambda path: opened.append(path) or real(path))
+    opened, real = [], onnxmodels.session  # tl-predict --onnx opens the model once, however many batches
+    monkeypatch.setattr(onnxmodels, "session", lambda path: opened.append(path) or real(path))
     files = []
     for i in range(5):
         files.append(tmp_path / f"{i}.png")

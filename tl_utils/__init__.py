@@ -32,6 +32,8 @@ module, each importing only modules listed above it:
 - `shifts`: distribution shifts for robustness tests (chapters 3, 6)
 - `forgetting`: EWC, L2-SP, replay and LwF as pieces of the training loop (chapter 7)
 - `lora`: LoRA from scratch: low-rank updates beside frozen weights, merged or saved per task (chapter 9)
+- `distill`: knowledge distillation: a teacher's softened outputs as a student's targets (chapter 11)
+- `onnxmodels`: ONNX files: export, run with ONNX Runtime, quantize to int8, time (chapters 10, 11)
 - `exercises`: the self-checks at the end of each chapter
 
 **The tool** (`tl_utils.advise`): `tl-advise` and `tl-predict`, the application chapter 10
@@ -47,8 +49,8 @@ from . import lazy
 
 __version__ = "0.1.0"
 
-_MODULES = ("advise", "augment", "checkpoints", "claims", "colab", "copies", "data", "distributed", "exercises", "features", "files", "folders",
-            "forgetting", "freezing", "imagefiles", "keys", "knn", "lazy", "lora", "models", "plots", "preprocess", "registry",
+_MODULES = ("advise", "augment", "checkpoints", "claims", "colab", "copies", "data", "distill", "distributed", "exercises", "features", "files", "folders",
+            "forgetting", "freezing", "imagefiles", "keys", "knn", "lazy", "lora", "models", "onnxmodels", "plots", "preprocess", "registry",
             "runtime", "schedules", "shifts", "sources", "splits", "stats", "textmodels", "train")
 _NAMES = {"check_claim": "claims", "at_least": "claims", "at_most": "claims", "is_true": "claims", "glue": "claims",
           "seed_everything": "runtime", "get_device": "runtime", "describe_environment": "runtime",

@@ -32,7 +32,8 @@ Inputs = torch.Tensor | Mapping[str, torch.Tensor]
 
 
 def as_pair(data) -> tuple[Inputs, torch.Tensor]:
-    """(inputs, labels) from a pair, a DataSplit or Features; labels as an int64 tensor."""
+    """(inputs, labels) from a pair, a DataSplit or Features; labels as a tensor: class indices
+    (a sequence of ints becomes int64), or a float tensor of target probabilities (N, K) kept as is."""
     if hasattr(data, "x") and hasattr(data, "y"):  # a DataSplit or Features
         data = (data.x, data.y)
     inputs, labels = data
@@ -64,7 +65,13 @@ def forward(model: nn.Module, inputs: Inputs) -> torch.Tensor:
 
 
 def check_labels(labels: torch.Tensor, n_outputs: int) -> None:
-    """Raise a ValueError when a label has no output of the model to go to."""
+    """Raise a ValueError when a label has no output of the model to go to (class indices), or
+    when target probabilities (N, K) do not have one column per output."""
+    if labels.is_floating_point():
+        if labels.ndim != 2 or labels.shape[1] != n_outputs:
+            raise ValueError(f"target probabilities must have shape (N, {n_outputs}), one column per output of "
+                             f"the model; got {tuple(labels.shape)}. Class indices must be integers.")
+        return
     top = int(labels.max())
     if top >= n_outputs or int(labels.min()) < 0:
         raise ValueError(
@@ -102,12 +109,14 @@ def predict(model: nn.Module, inputs: Inputs, *, batch_size: int = 256, transfor
 
 def evaluate(model: nn.Module, data, *, batch_size: int = 256, transform: Callable | None = None,
              device: torch.device | str | None = None) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of `model` on `data` ((inputs, labels) or a DataSplit)."""
+    """Mean cross-entropy and accuracy of `model` on `data` ((inputs, labels) or a DataSplit). With
+    target probabilities as labels, the cross-entropy to them at temperature 1 (not `fit`'s loss_fn),
+    and agreement with their top class."""
     inputs, labels = as_pair(data)
     logits = predict(model, inputs, batch_size=batch_size, transform=transform, device=device)
     check_labels(labels, logits.shape[-1])
     return {"loss": nn.functional.cross_entropy(logits, labels).item(),
-            "acc": (logits.argmax(1) == labels).float().mean().item()}
+            "acc": (logits.argmax(1) == (labels if labels.ndim == 1 else labels.argmax(1))).float().mean().item()}
 
 
 def fit(
@@ -136,7 +145,9 @@ def fit(
 ) -> list[dict]:
     """Train `model` in place; return one dict per epoch (losses, accuracies, lr, seconds).
 
-    train / val: (inputs, labels), a DataSplit of images, or Features.
+    train / val: (inputs, labels), a DataSplit of images, or Features. Training labels may also be
+        target probabilities (N, K), float: a teacher's softened outputs (chapter 11); the loss
+        is then the cross-entropy to them, and train_acc counts agreement with their top class.
     batch_size: examples per forward pass; under torchrun, per process (N processes: N*batch_size per step).
     accumulate: gradient accumulation: one optimizer step per `accumulate` forward passes, on their
         gradients summed and weighted so that the step equals one with accumulate*batch_size examples.
@@ -257,7 +268,8 @@ def _step(net: nn.Module, model: nn.Module, batch: torch.Tensor, total_loss: flo
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         counted = len(index) if share * weight > 0 else 0  # a stand-in example has weight 0
         total_loss += loss.item() * counted
-        correct += (logits.argmax(1) == y).sum().item() if counted else 0
+        classes = y if y.ndim == 1 else y.argmax(1)  # target probabilities: their most likely class
+        correct += (logits.argmax(1) == classes).sum().item() if counted else 0
     if scaler is not None:
         scaler.step(optimizer)
         scaler.update()
@@ -330,7 +342,7 @@ def _better(score: float, best: float, monitor: str) -> bool:
 
 def memory_footprint(model: nn.Module, inputs: torch.Tensor, *, transform: Callable | None = None,
                      optimizer_states: int = 2) -> dict[str, float]:
-    """Megabytes a training step needs, measured on one batch (chapter 3).
+    """Mebibytes (MiB, 2**20 bytes) a training step needs, measured on one batch (chapter 3).
 
     parameters: all weights; gradients: one per trainable weight; optimizer: `optimizer_states`
     per trainable weight (2 for Adam/AdamW); activations: every tensor autograd keeps from the

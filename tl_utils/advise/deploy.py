@@ -16,12 +16,9 @@ written: an interrupted run leaves no folder that `load` would accept.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,14 +28,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .. import models, textmodels
+from .. import models, onnxmodels, textmodels
 from ..knn import BackboneWithKNN, KNNHead
 from ..train import predict
 from . import owned
 from .result import AdviseError
 
 __all__ = ["Deployed", "DeployedText", "deployable", "deployable_text", "save", "load",
-           "load_tokenizer", "replace_folder", "probabilities", "export_onnx", "onnx_probabilities", "onnx_session",
+           "load_tokenizer", "replace_folder", "probabilities", "export_onnx", "onnx_feed", "onnx_probabilities",
            "FORMAT"]
 
 FORMAT = "tl-hands-on/classifier/1"
@@ -230,34 +227,26 @@ def probabilities(model: Deployed | DeployedText, inputs: torch.Tensor | dict[st
 def export_onnx(model: Deployed | DeployedText, config: dict, path: Path | str) -> Path:
     """Write the network to `path` in ONNX, for any batch size of uint8 (N, 3, S, S) images (of
     texts: any batch size and length of input_ids and attention_mask)."""
-    batch = torch.export.Dim("batch")
     if config.get("input") == "texts":
-        length = torch.export.Dim("length")
+        batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
         example = (torch.full((2, 8), 100, dtype=torch.long), torch.ones(2, 8, dtype=torch.long))
-        names, shapes = ["input_ids", "attention_mask"], {"input_ids": {0: batch, 1: length},
-                                                          "attention_mask": {0: batch, 1: length}}
-    else:
-        example = (torch.zeros(2, 3, config["size"], config["size"], dtype=torch.uint8),)
-        names, shapes = ["images"], {"images": {0: batch}}
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter reports every step
-        warnings.filterwarnings("ignore", message="# The axis name")  # two inputs share the batch and length axes
-        torch.onnx.export(model.eval(), example, str(path), input_names=names, output_names=["probabilities"],
-                          dynamic_shapes=shapes, dynamo=True, external_data=False)
-    return Path(path)
+        return onnxmodels.export(model, example, path, input_names=["input_ids", "attention_mask"],
+                                 dynamic_shapes={"input_ids": {0: batch, 1: length},
+                                                 "attention_mask": {0: batch, 1: length}})
+    example = (torch.zeros(2, 3, config["size"], config["size"], dtype=torch.uint8),)
+    return onnxmodels.export(model, example, path, input_names=["images"])
 
 
-def onnx_session(path: Path | str):
-    """An onnxruntime session of an exported model, on the CPU: open it once, run it on many batches."""
-    import onnxruntime
-
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def onnx_feed(inputs: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """What an exported model's session takes: {"images": uint8 (N, 3, S, S)}, or the texts'
+    {"input_ids", "attention_mask"}."""
+    return ({k: inputs[k].numpy() for k in ("input_ids", "attention_mask")} if isinstance(inputs, dict)
+            else {"images": inputs.numpy()})
 
 
 def onnx_probabilities(model, inputs: torch.Tensor | dict[str, torch.Tensor]) -> np.ndarray:
     """Run an exported model with onnxruntime: (N, K) probabilities of uint8 images (N, 3, S, S),
     or of tokenised texts ({"input_ids", "attention_mask"}). model: the .onnx file's path, or an
-    `onnx_session` of it."""
-    session = onnx_session(model) if isinstance(model, (str, Path)) else model
-    feed = ({k: inputs[k].numpy() for k in ("input_ids", "attention_mask")} if isinstance(inputs, dict)
-            else {"images": inputs.numpy()})
-    return session.run(None, feed)[0]
+    `onnxmodels.session` of it."""
+    session = onnxmodels.session(model) if isinstance(model, (str, Path)) else model
+    return session.run(None, onnx_feed(inputs))[0]

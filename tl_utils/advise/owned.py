@@ -30,6 +30,13 @@ def owned_files(folder: Path) -> list[str] | None:
     return [f for f in files if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()]
 
 
+def own(folder: Path, names: list[str]) -> None:
+    """Add files written into `folder` after its `publish` to its manifest, so that the next
+    `publish` there replaces or removes them like the others."""
+    files = owned_files(folder) or []
+    (Path(folder) / MANIFEST).write_text(json.dumps({"files": sorted({*files, *names})}, indent=1), encoding="utf-8")
+
+
 def _files(folder: Path) -> list[str]:
     files = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     return sorted(f for f in files if f != MANIFEST)

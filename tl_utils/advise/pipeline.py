@@ -22,6 +22,7 @@ import torch
 from ..runtime import seed_everything
 from ..train import take as train_take
 from . import checks, deploy, ladder, owned
+from . import int8 as int8_copy
 from .kinds import Budget, Images, Texts
 from .recommend import recommend
 from .result import STAGES, Advice, AdviseError
@@ -45,7 +46,7 @@ def _enough(y: np.ndarray, classes: list[str], fixed_splits: bool, noun: str) ->
 
 def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 5.0, size: int = 64,
            seed: int = 0, top_epochs: int | None = None, scratch_epochs: int | None = None,
-           text_column: str | None = None, label_column: str | None = None,
+           text_column: str | None = None, label_column: str | None = None, int8: bool = False,
            log: Callable[[str], None] = print) -> Advice:
     """Read, check, split, features, ladder, choose, save and export, report (`STAGES`).
 
@@ -53,6 +54,8 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
     label_column name its columns; guessed when not given).
     top_epochs / scratch_epochs: fixed numbers of epochs instead of what fits in `minutes`
     (for numbers that repeat exactly, as in chapter 10); 0 skips the method.
+    int8: also write model.int8.onnx, kept only if it scores within int8.TOLERANCE of model.onnx on
+    validation (chapter 11); the report says what it measured either way.
     """
     start = time.perf_counter()
     path = Path(path).expanduser()
@@ -94,7 +97,8 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
     reasons = recommend(rungs, chosen, splits["val"].y, curve, budget.skipped, noun)
     stage("choose", reasons[0])
 
-    stage("save and export", "scoring on test once, saving the model, exporting it to ONNX and checking the export")
+    stage("save and export", "scoring on test once, saving the model, exporting it to ONNX and checking the export"
+          + (", quantizing it to int8 and scoring that on validation" if int8 else ""))
     deployed, config = run.deployable(chosen)
     test = splits["test"]
     probs = (deploy.probabilities(deployed, run.inputs("test")) if len(test)
@@ -114,9 +118,14 @@ def advise(path: Path | str, out: Path | str | None = None, *, minutes: float = 
             raise RuntimeError(f"the ONNX export disagrees with PyTorch by {onnx_difference:.1e} (more than "
                                f"{ONNX_TOLERANCE:.0e}), with torch {torch.__version__} and onnxruntime "
                                f"{onnxruntime.__version__}: nothing was saved")
+        quantized = None
+        if int8:
+            quantized = int8_copy.quantize(work / "model", config, run.inputs("val"), splits["val"].y,
+                                           run.inputs("train"))
+            log(f"  {quantized.sentence()}")
         advice = Advice(out, findings, {s: len(d) for s, d in splits.items()}, rungs, chosen, reasons,
                         curve, splits["val"].y, test_acc, onnx_difference, time.perf_counter() - start,
-                        budget.skipped)
+                        budget.skipped, quantized)
         stage("report", str(out / "report.md"))
         from .report import write_report  # matplotlib only when a report is written
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import imagefiles, textmodels
+from .. import imagefiles, onnxmodels, textmodels
 from . import deploy, textfiles
+from .int8 import FILE as INT8_FILE
 
 __all__ = ["read_images", "expand", "iter_predictions", "predict_files", "TEXT_SUFFIXES"]
 
@@ -58,18 +59,22 @@ def expand(files: Sequence[Path | str], suffixes: Sequence[str]) -> tuple[list[P
     return out, empty
 
 
-def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: bool = False,
+def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: bool = False, int8: bool = False,
                      batch_size: int = 64) -> Iterator[tuple[list[dict], list[imagefiles.Skipped]]]:
     """Predict batch by batch as the files are read: yields ([{file, label, probability,
     probabilities}], files not read) per batch of `batch_size` files. Images, or texts (.txt files
-    give one per line, 'file:line'); folders are searched recursively. onnx: run model.onnx."""
+    give one per line, 'file:line'); folders are searched recursively. onnx: run model.onnx with
+    onnxruntime; int8: run model.int8.onnx (written by tl-advise --int8)."""
     model, config = deploy.load(folder)
-    if onnx and not (Path(folder) / "model.onnx").is_file():
-        raise FileNotFoundError(f"{folder} has no model.onnx: predict without --onnx")
+    onnx_file = INT8_FILE if int8 else "model.onnx" if onnx else None
+    if onnx_file is not None and not (Path(folder) / onnx_file).is_file():
+        how = ("run tl-advise with --int8 (it keeps the int8 file only if it holds up on validation; its report "
+               "says why not), or predict without --int8") if int8 else "predict without --onnx"
+        raise FileNotFoundError(f"{folder} has no {onnx_file}: {how}")
     texts = config.get("input") == "texts"
     tokenizer = deploy.load_tokenizer(folder) if texts else None
     paths, empty = expand(files, TEXT_SUFFIXES if texts else imagefiles.IMAGE_SUFFIXES)
-    session = deploy.onnx_session(Path(folder) / "model.onnx") if onnx else None  # opened once, for every batch
+    session = onnxmodels.session(Path(folder) / onnx_file) if onnx_file else None  # opened once, for every batch
     if empty:
         yield [], empty
     for start in range(0, len(paths), batch_size):
@@ -81,7 +86,7 @@ def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: b
             inputs, used, skipped = read_images(chunk, config["size"])
         if not used:
             probs = torch.zeros(0, len(config["classes"]))
-        elif onnx:
+        elif session is not None:
             probs = torch.from_numpy(deploy.onnx_probabilities(session, inputs))
         else:
             probs = deploy.probabilities(model, inputs)
@@ -89,11 +94,11 @@ def iter_predictions(folder: Path | str, files: Sequence[Path | str], *, onnx: b
                  "probabilities": dict(zip(config["classes"], map(float, p)))} for f, p in zip(used, probs)], skipped)
 
 
-def predict_files(folder: Path | str, files: Sequence[Path | str], *,
-                  onnx: bool = False) -> tuple[list[dict], list[imagefiles.Skipped]]:
+def predict_files(folder: Path | str, files: Sequence[Path | str], *, onnx: bool = False,
+                  int8: bool = False) -> tuple[list[dict], list[imagefiles.Skipped]]:
     """All of `iter_predictions` at once: (rows, files not read)."""
     rows, skipped = [], []
-    for batch_rows, batch_skipped in iter_predictions(folder, files, onnx=onnx):
+    for batch_rows, batch_skipped in iter_predictions(folder, files, onnx=onnx, int8=int8):
         rows += batch_rows
         skipped += batch_skipped
     return rows, skipped

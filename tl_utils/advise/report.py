@@ -171,6 +171,8 @@ def write_report(advice: Advice, source: Folder | TextTable, splits: dict[str, D
               f"onnxruntime's probabilities differ from PyTorch's by at most {advice.onnx_difference:.1e}.", "",
               "```", f"tl-predict {advice.out / 'model'} {'photo.jpg' if noun == 'image' else 'new_texts.txt'}",
               "```", ""]
+    if advice.int8 is not None:
+        parts += ["## int8", "", advice.int8.sentence(), ""]
     report = folder / "report.md"
     report.write_text("\n".join(parts), encoding="utf-8")
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -36,6 +37,7 @@ class Advice:
     onnx_difference: float
     seconds: float
     skipped_methods: dict[str, str] = field(default_factory=dict)
+    int8: Any = None  # an int8.Int8 when --int8 was asked for (result comes before int8 in the layers)
 
     def table(self) -> pd.DataFrame:
         """One row per method: validation accuracy, its 95% interval, seconds, trainable parameters."""

@@ -9,12 +9,12 @@ TL_STRICT_CLAIMS=1 (the course's tests, which run the solutions) a wrong answer 
 solutions in the book are known to be right.
 
 - `answers`: the register of checks, `check`, and readers of numbers, letters and conclusions
-- `chapters_01_05`, `chapters_06_10`: each exercise's check, registered with `answers.exercise`
+- `chapters_01_05`, `chapters_06_10`, `chapters_11_12`: each exercise's check, registered with `answers.exercise`
 """
 
 from __future__ import annotations
 
-from . import chapters_01_05, chapters_06_10  # noqa: F401 - importing them registers their checks
+from . import chapters_01_05, chapters_06_10, chapters_11_12  # noqa: F401 - importing them registers their checks
 from .answers import ExerciseError, available, check
 
 __all__ = ["check", "available", "ExerciseError"]
