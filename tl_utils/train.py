@@ -80,6 +80,11 @@ def check_labels(labels: torch.Tensor, n_outputs: int) -> None:
         )
 
 
+def _classes(labels: torch.Tensor) -> torch.Tensor:
+    """Class indices as they are, or the most likely class of target probabilities (N, K)."""
+    return labels if labels.ndim == 1 else labels.argmax(1)
+
+
 def _mixed_precision(device: torch.device):
     """(autocast context, gradient scaler or None) for training on `device` (runtime.autocast_dtype)."""
     dtype = autocast_dtype(device)
@@ -116,7 +121,7 @@ def evaluate(model: nn.Module, data, *, batch_size: int = 256, transform: Callab
     logits = predict(model, inputs, batch_size=batch_size, transform=transform, device=device)
     check_labels(labels, logits.shape[-1])
     return {"loss": nn.functional.cross_entropy(logits, labels).item(),
-            "acc": (logits.argmax(1) == (labels if labels.ndim == 1 else labels.argmax(1))).float().mean().item()}
+            "acc": (logits.argmax(1) == _classes(labels)).float().mean().item()}
 
 
 def fit(
@@ -268,8 +273,7 @@ def _step(net: nn.Module, model: nn.Module, batch: torch.Tensor, total_loss: flo
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         counted = len(index) if share * weight > 0 else 0  # a stand-in example has weight 0
         total_loss += loss.item() * counted
-        classes = y if y.ndim == 1 else y.argmax(1)  # target probabilities: their most likely class
-        correct += (logits.argmax(1) == classes).sum().item() if counted else 0
+        correct += (logits.argmax(1) == _classes(y)).sum().item() if counted else 0
     if scaler is not None:
         scaler.step(optimizer)
         scaler.update()

@@ -87,9 +87,10 @@ def quantize(folder: Path, config: dict, val_inputs, val_labels: torch.Tensor, t
         method = "static, per channel"
         onnxmodels.static(src, dst, calibration_batches(train_inputs), per_channel=True)
     sessions = {"float": onnxmodels.session(src), "int8": onnxmodels.session(dst)}
-    feed = deploy.onnx_feed(take(val_inputs, torch.arange(min(64, len(val_labels)))))
+    timed = min(64, len(val_labels))  # examples per timed call
+    feed = deploy.onnx_feed(take(val_inputs, torch.arange(timed)))
     accs = {k: _accuracy(s, val_inputs, val_labels) for k, s in sessions.items()}
-    ms = {k: 1000 * onnxmodels.seconds_per_call(s, feed) / len(val_labels[:64]) for k, s in sessions.items()}
+    ms = {k: 1000 * onnxmodels.seconds_per_call(s, feed) / timed for k, s in sessions.items()}
     result = Int8(method, accs["float"], accs["int8"], onnxmodels.megabytes(src), onnxmodels.megabytes(dst),
                   ms["float"], ms["int8"], tolerance, kept=accs["int8"] >= accs["float"] - tolerance - 1e-9)
     if result.kept:
