@@ -20,7 +20,8 @@ _build/robustness-cache/ (never the learner's ~/.cache/tl-course).
     python scripts/robustness.py --table-only                              # rewrite the table
 
 A run replaces an earlier record of the same chapter, kernel and seed; the others are kept (a
-record made on code that has changed since is marked in the table). `make test` logs its own
+record made on code that has changed since is marked in the table, unless a run on the new code
+reproduced a record made on the old, bit for bit: see `merge`). `make test` logs its own
 executions' claims (default seed, this machine's kernels) to _build/claims/, which --from-tests
 merges.
 """
@@ -137,11 +138,38 @@ def from_test_logs(folder: Path = TEST_LOGS) -> list[dict]:
     return runs
 
 
+def same_numbers(a: dict, b: dict) -> bool:
+    """Whether two finished runs' tests gave the same verdicts on the same values, bit for bit.
+    Ratios (unit "x": timings, which differ on every run, and sizes) are not compared."""
+    numbers = lambda run: [(t["claim"], t["what"], t["passes"]) + ((t["value"], t["bound"]) if t["unit"] != "x" else ())  # noqa: E731
+                           for t in run["tests"]]
+    return a["error"] is None and b["error"] is None and bool(a["tests"]) and numbers(a) == numbers(b)
+
+
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
-    """`old` with every run of the same chapter, kernel and seed as one in `new` replaced by it."""
+    """`old` with every run of the same chapter, kernel and seed as one in `new` replaced by it.
+
+    A new run on changed code that reproduces the numbers of the record it replaces, bit for bit,
+    shows that the change (a refactor, a file path) did not move this chapter's numbers: the
+    chapter's other records made on that same code are carried over to the new code, and say by
+    which run (`verified_by`). A change that moves a number leaves them marked as made on other code.
+    """
     key = lambda r: (r["notebook"], r["kernel"], r["seed"])  # noqa: E731
-    replaced = {key(r) for r in new}
-    return sorted([r for r in old if key(r) not in replaced] + new, key=key)
+    by_key = {key(r): r for r in old}
+    carried = {}  # (notebook, old digest) -> the new run that reproduced a record made on it
+    for run in new:
+        before = by_key.get(key(run))
+        if before and before["digest"] != run["digest"] and same_numbers(before, run):
+            carried[run["notebook"], before["digest"]] = run
+    kept = []
+    for r in old:
+        if key(r) in {key(n) for n in new}:
+            continue
+        proof = carried.get((r["notebook"], r["digest"]))
+        if proof:
+            r = {**r, "digest": proof["digest"], "verified_by": f"{proof['kernel']}/{proof['seed']} ({proof['date']})"}
+        kept.append(r)
+    return sorted(kept + new, key=key)
 
 
 def load_records(path: Path = RECORDS) -> list[dict]:

@@ -151,3 +151,21 @@ def test_a_record_covers_every_file_of_a_subpackage_it_used():
     names = {f.relative_to(robustness.ROOT / "tl_utils").as_posix() for f in files}
     assert {"data.py", "advise/pipeline.py", "advise/report.py", "exercises/chapters_06_10.py"} <= names
     assert all(f.is_file() for f in files)
+
+
+def test_a_run_that_reproduces_a_record_on_changed_code_carries_its_siblings_over():
+    def run(seed, digest, value, seconds=1.0):
+        tests = [{"claim": "c", "what": "accuracy", "value": value, "bound": 0.5, "direction": ">=", "unit": "points",
+                  "margin": 100 * (value - 0.5), "passes": value >= 0.5},
+                 {"claim": "c", "what": "speed-up", "value": 10 / seconds, "bound": 2.0, "direction": ">=", "unit": "x",
+                  "margin": 10 / seconds - 2, "passes": True}]
+        return {"notebook": "x.ipynb", "seed": seed, "kernel": "avx512", "digest": digest, "seconds": seconds,
+                "date": "2026-12-05", "error": None, "tests": tests}
+
+    old = [run(0, "old", 0.7), run(1, "old", 0.8), run(2, "older", 0.9)]
+    merged = robustness.merge(old, [run(0, "new", 0.7, seconds=2.0)])  # same accuracy; a timing differs
+    assert [r["digest"] for r in merged] == ["new", "new", "older"]
+    assert merged[1]["verified_by"] == "avx512/0 (2026-12-05)" and "verified_by" not in merged[2]
+    moved = robustness.merge(old, [run(0, "new", 0.7000001)])  # a number moved: nothing carried over
+    assert [r["digest"] for r in moved] == ["new", "old", "older"]
+    assert robustness.merge(old, [run(0, "old", 0.6)])[1]["digest"] == "old"  # same code: a plain replacement

@@ -30,6 +30,9 @@ module, each importing only modules listed above it:
 - `augment`: data augmentation on the device, a new random draw per image (chapter 8)
 - `schedules`: learning-rate schedules, layer-wise rates, the LR range test (chapters 4, 5)
 - `shifts`: distribution shifts for robustness tests (chapters 3, 6)
+- `corruptions`: ImageNet-C's blur, noise, contrast, brightness and JPEG at five severities (chapter 12)
+- `testtime`: adapting to unlabelled target images: BatchNorm re-estimation and TENT, undoable (chapter 12)
+- `priors`: label shift: new class priors estimated without labels (EM, BBSE), predictions corrected (chapter 12)
 - `forgetting`: EWC, L2-SP, replay and LwF as pieces of the training loop (chapter 7)
 - `lora`: LoRA from scratch: low-rank updates beside frozen weights, merged or saved per task (chapter 9)
 - `distill`: knowledge distillation: a teacher's softened outputs as a student's targets (chapter 11)
@@ -49,9 +52,9 @@ from . import lazy
 
 __version__ = "0.1.0"
 
-_MODULES = ("advise", "augment", "checkpoints", "claims", "colab", "copies", "data", "distill", "distributed", "exercises", "features", "files", "folders",
-            "forgetting", "freezing", "imagefiles", "keys", "knn", "lazy", "lora", "models", "onnxmodels", "plots", "preprocess", "registry",
-            "runtime", "schedules", "shifts", "sources", "splits", "stats", "textmodels", "train")
+_MODULES = ("advise", "augment", "checkpoints", "claims", "colab", "copies", "corruptions", "data", "distill", "distributed", "exercises", "features", "files", "folders",
+            "forgetting", "freezing", "imagefiles", "keys", "knn", "lazy", "lora", "models", "onnxmodels", "plots", "preprocess", "priors", "registry",
+            "runtime", "schedules", "shifts", "sources", "splits", "stats", "testtime", "textmodels", "train")
 _NAMES = {"check_claim": "claims", "at_least": "claims", "at_most": "claims", "is_true": "claims", "glue": "claims",
           "seed_everything": "runtime", "get_device": "runtime", "describe_environment": "runtime",
           "checkpoint_path": "runtime"}

@@ -40,3 +40,40 @@ def _check_11_2(answer) -> tuple[bool, str]:
           "probabilities, by T"),
          (1 / 3, "at a very high temperature every class tends to 1/3; at T = 4 it is not there yet")],
         "softmax of (3, 1, 0) / 4: exponentiate each, divide the second by their sum.")
+
+
+# ---------------------------------------------------------------- chapter 12
+@exercise("12.1")
+def _check_12_1(answer) -> tuple[bool, str]:
+    p, source, target = 0.6, 0.5, 0.8  # P(complaint | tweet) from a model trained at 50/50; complaints now 80%
+    corrected = p * target / source / (p * target / source + (1 - p) * (1 - target) / (1 - source))
+    return number_answer(
+        answer, corrected, 0.005,
+        f"Bayes' rule with the new priors: 0.6 x 0.8/0.5 against 0.4 x 0.2/0.5, normalised: {corrected:.3f}. "
+        "The same tweet reads as a complaint more surely where complaints are common.",
+        [(p * target / source, "normalise: divide by the sum over both classes of probability x new/old prior"),
+         (p * target, "divide by the old prior too: the model's 0.6 already contains the training's 50/50"),
+         (target, "the tweet's own evidence still counts: weigh the model's 0.6 by the priors, do not replace it")],
+        "multiply each class's probability by its new prior over its old one, then divide by their sum.")
+
+
+@exercise("12.2")
+def _check_12_2(answer) -> tuple[bool, str]:
+    joint = ((0.40, 0.15), (0.10, 0.35))  # P(predicted i, true j) on balanced validation
+    observed = 0.40  # share of target tweets predicted as class 0
+    # joint @ w = (observed, 1 - observed), w = target prior / source prior (source priors: column sums)
+    (a, b), (c, d) = joint
+    det = a * d - b * c
+    w0 = (d * observed - b * (1 - observed)) / det
+    w1 = (a * (1 - observed) - c * observed) / det
+    s0, s1 = a + c, b + d
+    prior0 = w0 * s0 / (w0 * s0 + w1 * s1)
+    return number_answer(
+        answer, prior0, 0.005,
+        f"solving joint x w = (0.40, 0.60) gives w = ({w0:.3f}, {w1:.3f}), the ratios of new to old priors; "
+        f"with old priors of one half each, class 0's new prior is {prior0:.3f}, lower than the "
+        "0.40 predicted: the model over-predicts class 0, and BBSE takes that out.",
+        [(observed, "that is the share predicted as class 0; the model's mistakes have to be undone first"),
+         (w0, "that is the ratio of new to old prior; multiply by the old prior (one half) and normalise")],
+        "write P(predicted 0) = 0.40 w0 + 0.15 w1 and P(predicted 1) = 0.10 w0 + 0.35 w1, solve for "
+        "w, then the new prior of class 0 is w0 x 0.5 over the sum.")
