@@ -52,6 +52,21 @@ def test_a_broken_calibration_is_refused_and_leaves_no_file(saved, monkeypatch):
     assert "not kept" in result.sentence() and "20 percentage points" in result.sentence()
 
 
+def test_a_model_the_quantizer_cannot_handle_is_said_and_leaves_no_file(saved, monkeypatch):
+    folder, config, images, labels = saved
+    (folder / int8.FILE).unlink(missing_ok=True)
+
+    def refuses(src, dst, *args, **kwargs):
+        dst.write_bytes(b"half a file")  # what an interrupted quantization could leave
+        raise RuntimeError("Unsupported operator TopK\nmore lines")
+
+    monkeypatch.setattr(int8.onnxmodels, "static", refuses)
+    result = int8.quantize(folder, config, images[96:], labels[96:], images[:96])
+    assert not result.kept and result.error == "RuntimeError: Unsupported operator TopK"
+    assert not (folder / int8.FILE).exists() and (folder / "model.onnx").is_file()
+    assert "could not quantize" in result.sentence() and "unaffected" in result.sentence()
+
+
 def test_the_int8_file_runs_without_the_course(saved, tmp_path):
     folder, config, images, labels = saved
     int8.quantize(folder, config, images[96:], labels[96:], images[:96], tolerance=1.0)

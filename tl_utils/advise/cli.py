@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="where to write report.md, figures/ and model/ (default: PATH-advice here); "
                                       "a rerun replaces only what tl-advise wrote there")
     parser.add_argument("--minutes", type=_number(float, 0.001, "--minutes"), default=5.0,
-                        help="time budget (default 5, for a laptop CPU)")
+                        help="time budget from the start to the choice of a method (default 5, for a laptop "
+                             "CPU); saving, exporting and --int8 come after it, and the report gives the total")
     parser.add_argument("--size", type=_number(int, 32, "--size"), default=64,
                         help="image side in pixels (default 64; 128+ on a GPU)")
     parser.add_argument("--seed", type=int, default=0)

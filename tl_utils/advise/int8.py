@@ -4,10 +4,12 @@ Images get static int8 with one scale per channel, calibrated on training images
 dynamic int8 (int8 weights, activations quantized on the fly). The int8 file is scored on the
 validation split beside model.onnx and kept, as model.int8.onnx, only when it lost at most
 `TOLERANCE` of validation accuracy; the report gives both accuracies, sizes and times either way.
+A model ONNX Runtime cannot quantize is said so, and the rest of the advice stands.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +40,13 @@ class Int8:
     int8_ms: float
     tolerance: float
     kept: bool
+    error: str | None = None  # why quantizing failed, when it did
 
     def sentence(self) -> str:
         """What the report and the command line say about it."""
+        if self.error:
+            return (f"int8 ({self.method}): not written, ONNX Runtime could not quantize model.onnx ({self.error}). "
+                    "model.onnx and the rest of this advice are unaffected; chapter 11 shows how to quantize by hand.")
         numbers = (f"int8 ({self.method}): {self.int8_acc:.1%} on validation against {self.float_acc:.1%} in float32, "
                    f"{self.int8_mb:.1f} MB against {self.float_mb:.1f} MB, {self.int8_ms:.2f} ms against "
                    f"{self.float_ms:.2f} ms per example on this machine")
@@ -80,12 +86,17 @@ def quantize(folder: Path, config: dict, val_inputs, val_labels: torch.Tensor, t
         raise ValueError("an int8 copy is kept only if it scores within the tolerance on validation, and the "
                          "validation split is empty: give it some examples")
     src, dst = folder / "model.onnx", folder / FILE
-    if config.get("input") == "texts":
-        method = "dynamic"
-        onnxmodels.dynamic(src, dst)
-    else:
-        method = "static, per channel"
-        onnxmodels.static(src, dst, calibration_batches(train_inputs), per_channel=True)
+    method = "dynamic" if config.get("input") == "texts" else "static, per channel"
+    try:
+        if method == "dynamic":
+            onnxmodels.dynamic(src, dst)
+        else:
+            onnxmodels.static(src, dst, calibration_batches(train_inputs), per_channel=True)
+    except Exception as exc:  # noqa: BLE001 - an operator the quantizer does not know: said, and the advice stands
+        dst.unlink(missing_ok=True)
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}" if str(exc).strip() else type(exc).__name__
+        return Int8(method, math.nan, math.nan, onnxmodels.megabytes(src), math.nan, math.nan, math.nan, tolerance,
+                    kept=False, error=reason)
     sessions = {"float": onnxmodels.session(src), "int8": onnxmodels.session(dst)}
     timed = min(64, len(val_labels))  # examples per timed call
     feed = deploy.onnx_feed(take(val_inputs, torch.arange(timed)))
