@@ -140,7 +140,7 @@ def from_test_logs(folder: Path = TEST_LOGS) -> list[dict]:
 
 def same_numbers(a: dict, b: dict) -> bool:
     """Whether two finished runs' tests gave the same verdicts on the same values, bit for bit.
-    Ratios (unit "x": timings, which differ on every run, and sizes) are not compared."""
+    Ratios (unit "x") are not compared: most are timings, which differ on every run (sizes with them)."""
     numbers = lambda run: [(t["claim"], t["what"], t["passes"]) + ((t["value"], t["bound"]) if t["unit"] != "x" else ())  # noqa: E731
                            for t in run["tests"]]
     return a["error"] is None and b["error"] is None and bool(a["tests"]) and numbers(a) == numbers(b)
@@ -149,25 +149,31 @@ def same_numbers(a: dict, b: dict) -> bool:
 def merge(old: list[dict], new: list[dict]) -> list[dict]:
     """`old` with every run of the same chapter, kernel and seed as one in `new` replaced by it.
 
-    A new run on changed code that reproduces the numbers of the record it replaces, bit for bit,
-    shows that the change (a refactor, a file path) did not move this chapter's numbers: the
-    chapter's other records made on that same code are carried over to the new code, and say by
-    which run (`verified_by`). A change that moves a number leaves them marked as made on other code.
+    New runs on changed code that reproduce the numbers of the records they replace, bit for bit,
+    every one of them, show that the change (a refactor, a file path) did not move this chapter's
+    numbers at those seeds on that kernel: the chapter's other records on the same kernel and the
+    same old code are carried over to the new code, saying by which run (`verified_by`); that they
+    would reproduce too is the one assumption. A new run whose numbers moved carries nothing over.
     """
     key = lambda r: (r["notebook"], r["kernel"], r["seed"])  # noqa: E731
     by_key = {key(r): r for r in old}
-    carried = {}  # (notebook, old digest) -> the new run that reproduced a record made on it
+    reproduced: dict[tuple, bool] = {}  # (notebook, kernel, old digest) -> every replacement reproduced its record
+    proof: dict[tuple, dict] = {}
     for run in new:
         before = by_key.get(key(run))
-        if before and before["digest"] != run["digest"] and same_numbers(before, run):
-            carried[run["notebook"], before["digest"]] = run
-    kept = []
+        if before and before["digest"] != run["digest"]:
+            group = (run["notebook"], run["kernel"], before["digest"])
+            same = same_numbers(before, run)
+            reproduced[group] = reproduced.get(group, True) and same
+            proof.setdefault(group, run)
+    replaced, kept = {key(n) for n in new}, []
     for r in old:
-        if key(r) in {key(n) for n in new}:
+        if key(r) in replaced:
             continue
-        proof = carried.get((r["notebook"], r["digest"]))
-        if proof:
-            r = {**r, "digest": proof["digest"], "verified_by": f"{proof['kernel']}/{proof['seed']} ({proof['date']})"}
+        group = (r["notebook"], r["kernel"], r["digest"])
+        if reproduced.get(group):
+            run = proof[group]
+            r = {**r, "digest": run["digest"], "verified_by": f"{run['kernel']}/{run['seed']} ({run['date']})"}
         kept.append(r)
     return sorted(kept + new, key=key)
 

@@ -154,18 +154,22 @@ def test_a_record_covers_every_file_of_a_subpackage_it_used():
 
 
 def test_a_run_that_reproduces_a_record_on_changed_code_carries_its_siblings_over():
-    def run(seed, digest, value, seconds=1.0):
+    def run(seed, digest, value, seconds=1.0, kernel="avx512"):
         tests = [{"claim": "c", "what": "accuracy", "value": value, "bound": 0.5, "direction": ">=", "unit": "points",
                   "margin": 100 * (value - 0.5), "passes": value >= 0.5},
                  {"claim": "c", "what": "speed-up", "value": 10 / seconds, "bound": 2.0, "direction": ">=", "unit": "x",
                   "margin": 10 / seconds - 2, "passes": True}]
-        return {"notebook": "x.ipynb", "seed": seed, "kernel": "avx512", "digest": digest, "seconds": seconds,
+        return {"notebook": "x.ipynb", "seed": seed, "kernel": kernel, "digest": digest, "seconds": seconds,
                 "date": "2026-12-05", "error": None, "tests": tests}
 
-    old = [run(0, "old", 0.7), run(1, "old", 0.8), run(2, "older", 0.9)]
+    old = [run(0, "old", 0.7), run(1, "old", 0.8), run(2, "older", 0.9), run(3, "old", 0.6), run(0, "old", 0.7, kernel="avx2")]
+    digests = lambda runs: [(r["kernel"], r["seed"], r["digest"]) for r in runs]  # noqa: E731
     merged = robustness.merge(old, [run(0, "new", 0.7, seconds=2.0)])  # same accuracy; a timing differs
-    assert [r["digest"] for r in merged] == ["new", "new", "older"]
-    assert merged[1]["verified_by"] == "avx512/0 (2026-12-05)" and "verified_by" not in merged[2]
+    assert digests(merged) == [("avx2", 0, "old"), ("avx512", 0, "new"), ("avx512", 1, "new"), ("avx512", 2, "older"),
+                               ("avx512", 3, "new")]  # another kernel is not carried over
+    assert merged[2]["verified_by"] == "avx512/0 (2026-12-05)" and "verified_by" not in merged[3]
     moved = robustness.merge(old, [run(0, "new", 0.7000001)])  # a number moved: nothing carried over
-    assert [r["digest"] for r in moved] == ["new", "old", "older"]
-    assert robustness.merge(old, [run(0, "old", 0.6)])[1]["digest"] == "old"  # same code: a plain replacement
+    assert [d for _, _, d in digests(moved)] == ["old", "new", "old", "older", "old"]
+    mixed = robustness.merge(old, [run(0, "new", 0.7), run(1, "new", 0.85)])  # one reproduces, one moved
+    assert [d for _, _, d in digests(mixed)] == ["old", "new", "new", "older", "old"]
+    assert robustness.merge(old, [run(0, "old", 0.6)])[2]["digest"] == "old"  # same code: a plain replacement

@@ -1,4 +1,4 @@
-"""Corruptions: ImageNet-C's five families at five severities, deterministic, on uint8 images."""
+"""Corruptions: six of ImageNet-C's families at five severities, deterministic, on uint8 images."""
 
 import pytest
 import torch

@@ -55,5 +55,9 @@ def test_bad_inputs_are_refused_with_a_reason():
         priors.adjust(torch.tensor([[0.5, 0.5]]), torch.tensor([0.5, 0.6]), torch.tensor([0.5, 0.5]))
     with pytest.raises(ValueError, match="rows sum to 1"):
         priors.em_priors(torch.tensor([[2.0, -1.0]]), torch.tensor([0.5, 0.5]))
+    with pytest.raises(ValueError, match="classes 0 to 1"):
+        priors.bbse_priors(torch.tensor([[0.4, 0.1], [0.1, 0.4]]), torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="non-empty"):
+        priors.bbse_priors(torch.tensor([[0.4, 0.1], [0.1, 0.4]]), torch.tensor([], dtype=torch.long))
     with pytest.raises(ValueError, match="same, non-zero length"):
         priors.confusion(torch.tensor([0, 1]), torch.tensor([0]), 2)

@@ -73,16 +73,13 @@ def test_tent_predicts_a_stream_with_its_own_batch_statistics():
     assert torch.allclose(logits[:32], expected, atol=1e-5)
 
 
-def test_the_class_guard_resets_when_predictions_collapse_to_one_class():
+def test_the_class_guard_resets_when_predictions_sit_on_one_class():
     net = _net()
     with torch.no_grad():
         net[-1].bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))  # every image goes to class 0
     tent = testtime.Tent(net, lr=0.01, guard="classes", guard_at=0.3)
     tent.adapt(torch.randn(16, 3, 8, 8))
     assert tent.resets == 1
-    unguarded = testtime.Tent(_net(), lr=0.01)
-    unguarded.adapt(torch.randn(16, 3, 8, 8))
-    assert unguarded.resets == 0
 
 
 def test_the_agreement_guard_resets_when_answers_drift_from_the_start():
@@ -116,3 +113,40 @@ def test_the_agreement_guard_resets_when_answers_drift_from_the_start():
 def test_what_cannot_be_adapted_says_why(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_reestimation_weights_batches_by_their_images_and_undoes_itself_on_failure():
+    net = nn.Sequential(nn.BatchNorm1d(2)).eval()
+    target = torch.cat([torch.zeros(128, 2), torch.full((2, 2), 100.0)])  # a short last batch of two
+    testtime.reestimate_batchnorm(net, target, batch_size=128)
+    assert torch.allclose(net[0].running_mean, target.mean(0))  # not the mean of the two batches' means
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+
+    def fails(batch):
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError):
+        testtime.reestimate_batchnorm(net, torch.randn(8, 2), batch_size=4, transform=fails)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and net[0].momentum == 0.1
+
+
+def test_a_lone_last_image_joins_the_batch_before():
+    assert [len(b) for b in testtime.batches(torch.zeros(65, 1), 32)] == [32, 33]
+    assert [len(b) for b in testtime.batches(torch.zeros(64, 1), 32)] == [32, 32]
+
+
+def test_tent_adapts_under_no_grad_and_leaves_no_gradients_behind():
+    net = _net()
+    tent = testtime.Tent(net, lr=0.05)
+    with torch.no_grad():
+        tent.adapt(torch.randn(16, 3, 8, 8) * 3)
+    assert not torch.equal(net[1].weight, tent.start["1.weight"])  # it trained
+    tent.close()
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_a_refused_model_keeps_its_trainable_parameters():
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2, affine=False))
+    with pytest.raises(ValueError, match="affine=False"):
+        testtime.Tent(net)
+    assert all(p.requires_grad for p in net.parameters())

@@ -9,6 +9,7 @@ module, each importing only modules listed above it:
 - `keys`: fingerprints of what a cached result or a checkpoint depends on
 - `claims`: `check_claim`, its tests (`at_least`, `at_most`, `is_true`) and their margins, and `glue`
 - `stats`: 95% intervals of an accuracy, alone or paired (chapters 8, 10)
+- `drift`: the MMD between incoming inputs and a reference, and its values on batches without drift (responsible page, chapter 12)
 - `plots`: small figure helpers that return figures
 - `colab`: what a chapter's setup cell installs, and a folder that survives a disconnect
 - `sources`: finding packaged weight and data files and folders, checking their sha256
@@ -30,7 +31,7 @@ module, each importing only modules listed above it:
 - `augment`: data augmentation on the device, a new random draw per image (chapter 8)
 - `schedules`: learning-rate schedules, layer-wise rates, the LR range test (chapters 4, 5)
 - `shifts`: distribution shifts for robustness tests (chapters 3, 6)
-- `corruptions`: ImageNet-C's blur, noise, contrast, brightness and JPEG at five severities (chapter 12)
+- `corruptions`: ImageNet-C's blur, noise, contrast, brightness, JPEG and pixelation at five severities (chapter 12)
 - `testtime`: adapting to unlabelled target images: BatchNorm re-estimation and TENT, undoable (chapter 12)
 - `priors`: label shift: new class priors estimated without labels (EM, BBSE), predictions corrected (chapter 12)
 - `forgetting`: EWC, L2-SP, replay and LwF as pieces of the training loop (chapter 7)
@@ -52,7 +53,7 @@ from . import lazy
 
 __version__ = "0.1.0"
 
-_MODULES = ("advise", "augment", "checkpoints", "claims", "colab", "copies", "corruptions", "data", "distill", "distributed", "exercises", "features", "files", "folders",
+_MODULES = ("advise", "augment", "checkpoints", "claims", "colab", "copies", "corruptions", "data", "distill", "distributed", "drift", "exercises", "features", "files", "folders",
             "forgetting", "freezing", "imagefiles", "keys", "knn", "lazy", "lora", "models", "onnxmodels", "plots", "preprocess", "priors", "registry",
             "runtime", "schedules", "shifts", "sources", "splits", "stats", "testtime", "textmodels", "train")
 _NAMES = {"check_claim": "claims", "at_least": "claims", "at_most": "claims", "is_true": "claims", "glue": "claims",

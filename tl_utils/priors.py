@@ -74,6 +74,9 @@ def bbse_priors(joint: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
         raise ValueError("the confusion matrix is singular (a class is never predicted, or two are confused "
                          "completely): BBSE cannot invert it; use em_priors or more validation data")
     predicted = torch.as_tensor(predicted).long()
+    if predicted.ndim != 1 or not len(predicted) or predicted.min() < 0 or predicted.max() >= k:
+        raise ValueError(f"predicted must be a non-empty 1-d array of classes 0 to {k - 1} (argmax of the "
+                         f"target's probabilities), got shape {tuple(predicted.shape)}")
     observed = torch.bincount(predicted, minlength=k).double() / len(predicted)
     ratios = torch.linalg.solve(joint, observed).clamp_min(0)
     target = ratios * joint.sum(0)  # source priors: the columns' sums

@@ -51,32 +51,47 @@ def _require_batchnorm(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
     return layers
 
 
-def _batches(images: torch.Tensor, batch_size: int, transform: Transform):
+def batches(images: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """`images` in batches of `batch_size`, a last batch of one image joined to the one before
+    (BatchNorm cannot measure a variance on one image)."""
     if batch_size < 2:
         raise ValueError(f"BatchNorm needs batches of at least 2 images to measure a variance, got {batch_size}")
-    for part in images.split(batch_size):
-        yield transform(part) if transform else part
+    if len(images) < 2:
+        raise ValueError(f"adapting BatchNorm needs at least 2 target images, got {len(images)}")
+    parts = list(images.split(batch_size))
+    if len(parts[-1]) < 2:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
 
 
 @torch.no_grad()
 def reestimate_batchnorm(model: nn.Module, images: torch.Tensor, *, batch_size: int = 64,
                          transform: Transform = None) -> dict[str, torch.Tensor]:
     """AdaBN: every BatchNorm's running mean and variance become the average, over `images` in
-    batches of `batch_size`, of each batch's own (no labels, no gradients, nothing else moves).
+    batches of `batch_size`, of each batch's own, weighted by its number of images (no labels, no
+    gradients, nothing else moves).
 
-    Returns the state before, for `load_batchnorm_state`. The model is left in eval mode.
+    Returns the state before, for `load_batchnorm_state`; if anything fails on the way, that state
+    is put back. The model is left in eval mode.
     """
     layers = _require_batchnorm(model)
+    parts = batches(images, batch_size)
     before = batchnorm_state(model)
     momenta = [m.momentum for m in layers]
     model.eval()
     for m in layers:
         m.reset_running_stats()
-        m.momentum = None  # a cumulative average over the batches, not an exponential one
         m.train()
+    seen = 0
     try:
-        for batch in _batches(images, batch_size, transform):
-            model(batch)
+        for part in parts:
+            seen += len(part)
+            for m in layers:
+                m.momentum = len(part) / seen  # running = the image-weighted mean of the batches so far
+            model(transform(part) if transform else part)
+    except BaseException:
+        load_batchnorm_state(model, before)
+        raise
     finally:
         for m, momentum in zip(layers, momenta):
             m.momentum = momentum
@@ -117,13 +132,13 @@ class Tent:
         self.model, self.steps, self.guard, self.guard_at = model, steps, guard, guard_at
         self.transform, self.resets = transform, 0
         self.layers = _require_batchnorm(model)
+        params = [p for m in self.layers for p in (m.weight, m.bias) if p is not None]
+        if not params:
+            raise ValueError("the BatchNorm layers have no scale and shift (affine=False): TENT has nothing to train")
         self.anchor = copy.deepcopy(model) if guard == "agreement" else None  # the model as it started
         self.trainable = {p: p.requires_grad for p in model.parameters()}
         for p in model.parameters():
             p.requires_grad_(False)
-        params = [p for m in self.layers for p in (m.weight, m.bias) if p is not None]
-        if not params:
-            raise ValueError("the BatchNorm layers have no scale and shift (affine=False): TENT has nothing to train")
         for p in params:
             p.requires_grad_(True)
         self.optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9)
@@ -132,6 +147,7 @@ class Tent:
     def reset(self) -> None:
         """Back to the model and optimiser as they were when TENT was created."""
         load_batchnorm_state(self.model, self.start)
+        self.optimizer.zero_grad(set_to_none=True)
         self.optimizer.state.clear()
 
     def close(self) -> None:
@@ -141,7 +157,7 @@ class Tent:
             p.requires_grad_(flag)
 
     def _forward(self, batch: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
-        model = model or self.model
+        model = self.model if model is None else model
         layers = batchnorm_layers(model)
         momenta = [m.momentum for m in layers]
         with same_modes(model):
@@ -178,17 +194,15 @@ class Tent:
             with torch.no_grad():
                 return self._forward(x)
         answer = logits.detach()
-        for step in range(self.steps):
-            if step:
-                logits = self._forward(x)
-            self.optimizer.zero_grad(set_to_none=True)
-            entropy(logits).mean().backward()
-            self.optimizer.step()
+        with torch.enable_grad():  # the steps train, even when called under torch.no_grad()
+            for step in range(self.steps):
+                if step or not logits.requires_grad:
+                    logits = self._forward(x)
+                self.optimizer.zero_grad(set_to_none=True)
+                entropy(logits).mean().backward()
+                self.optimizer.step()
         return answer
 
     def predict(self, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Logits for `images` streamed in batches of `batch_size` in their order, adapting as it goes."""
-        parts = list(images.split(batch_size))
-        if len(parts) > 1 and len(parts[-1]) < 2:  # a last batch of one image: no variance to normalise with
-            parts[-2:] = [torch.cat(parts[-2:])]
-        return torch.cat([self.adapt(part) for part in parts])
+        return torch.cat([self.adapt(part) for part in batches(images, batch_size)])

@@ -60,7 +60,7 @@ def _check_12_1(answer) -> tuple[bool, str]:
 @exercise("12.2")
 def _check_12_2(answer) -> tuple[bool, str]:
     joint = ((0.40, 0.15), (0.10, 0.35))  # P(predicted i, true j) on balanced validation
-    observed = 0.40  # share of target tweets predicted as class 0
+    observed = 0.45  # share of target tweets predicted as class 0
     # joint @ w = (observed, 1 - observed), w = target prior / source prior (source priors: column sums)
     (a, b), (c, d) = joint
     det = a * d - b * c
@@ -70,10 +70,10 @@ def _check_12_2(answer) -> tuple[bool, str]:
     prior0 = w0 * s0 / (w0 * s0 + w1 * s1)
     return number_answer(
         answer, prior0, 0.005,
-        f"solving joint x w = (0.40, 0.60) gives w = ({w0:.3f}, {w1:.3f}), the ratios of new to old priors; "
+        f"solving joint x w = (0.45, 0.55) gives w = ({w0:.3f}, {w1:.3f}), the ratios of new to old priors; "
         f"with old priors of one half each, class 0's new prior is {prior0:.3f}, lower than the "
-        "0.40 predicted: the model over-predicts class 0, and BBSE takes that out.",
+        "0.45 predicted: the model over-predicts class 0, and BBSE takes that out.",
         [(observed, "that is the share predicted as class 0; the model's mistakes have to be undone first"),
          (w0, "that is the ratio of new to old prior; multiply by the old prior (one half) and normalise")],
-        "write P(predicted 0) = 0.40 w0 + 0.15 w1 and P(predicted 1) = 0.10 w0 + 0.35 w1, solve for "
+        "write P(predicted 0) = 0.40 w0 + 0.15 w1 = 0.45 and P(predicted 1) = 0.10 w0 + 0.35 w1 = 0.55, solve for "
         "w, then the new prior of class 0 is w0 x 0.5 over the sum.")
