@@ -5,8 +5,9 @@ Dynamic quantization stores the weights of matrix products as int8 and quantizes
 on the fly: no calibration, the usual choice for transformers. Static quantization also fixes
 every activation's scale beforehand, from a calibration set run through the float model: the
 usual choice for convolutional networks. Per-channel scales (one per output channel of a
-weight) matter for depthwise convolutions, whose channels differ in range by orders of
-magnitude; one scale per tensor can flatten the small ones to zero.
+weight) let channels whose weights differ widely in range each keep their precision; with one
+scale per tensor, a small channel can round to a few levels or to zero (chapter 11 measures which
+layers lose most).
 
     onnxmodels.static("model.onnx", "model.int8.onnx", calibration_feeds, per_channel=True)
 """
