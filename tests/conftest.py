@@ -35,6 +35,7 @@ os.environ["TL_CACHE_DIR"] = str(TEST_CACHE)
 
 matplotlib.use("Agg")  # in this process only: notebook kernels keep their inline figures
 
+KERNEL_TEMP = ROOT / "_build" / "kernel-temp"
 CLAIMS_LOGS = ROOT / "_build" / "claims"
 shutil.rmtree(CLAIMS_LOGS, ignore_errors=True)  # only this session's executions, never an older run's
 CLAIMS_LOGS.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,7 @@ class _Executions:
     def __init__(self) -> None:
         self.results: dict[str, float | BaseException] = {}
         self.calibrations: list[float] = []
+        self.leftovers: dict[str, list[str]] = {}  # what each chapter left in its temporary folder
 
     def get(self, notebook: Path) -> float:
         if notebook.name not in self.results:
@@ -64,12 +66,23 @@ class _Executions:
             log = CLAIMS_LOGS / f"{notebook.stem}.jsonl"  # its claims' margins (scripts/robustness.py --from-tests)
             log.unlink(missing_ok=True)
             os.environ["TL_CLAIMS_LOG"] = str(log)  # the kernel inherits it
+            temp = KERNEL_TEMP / notebook.stem  # the kernel's TMPDIR: what the chapter leaves there is seen
+            shutil.rmtree(temp, ignore_errors=True)
+            temp.mkdir(parents=True)
+            saved_tmpdir = os.environ.get("TMPDIR")
+            os.environ["TMPDIR"] = str(temp)
             try:
                 self.results[notebook.name] = run_notebooks.run(notebook)
             except Exception as error:  # kept, so the other notebooks still run
                 self.results[notebook.name] = error
             finally:
                 del os.environ["TL_CLAIMS_LOG"]  # the unit tests' claims log nothing
+                if saved_tmpdir is None:
+                    del os.environ["TMPDIR"]
+                else:
+                    os.environ["TMPDIR"] = saved_tmpdir
+                # tempfile's own names (tmp...) and the course's (tl-...): other tools' caches are theirs
+                self.leftovers[notebook.name] = sorted(p.name for p in temp.iterdir() if p.name.startswith(("tmp", "tl-")))
         outcome = self.results[notebook.name]
         if isinstance(outcome, BaseException):
             raise outcome

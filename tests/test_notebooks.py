@@ -33,3 +33,17 @@ def test_chapter_runs_and_its_claims_hold(notebook, executions):
     assert ratio <= BUDGET_RATIO, (
         f"{notebook.name} took {seconds:.0f} s, {ratio:.0f} times the calibration workload "
         f"({seconds / ratio:.2f} s on this machine), over the budget of {BUDGET_RATIO}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", chapters(), ids=lambda p: p.name)
+def test_a_chapter_leaves_nothing_in_the_temporary_folder(notebook, executions):
+    # A learner runs the chapters again and again: a folder left in /tmp per run fills their disk.
+    try:
+        executions.get(notebook)
+    except Exception:  # noqa: BLE001 - that failure is reported once, by the test above
+        pytest.skip(f"{notebook.name} did not run")
+    assert executions.leftovers[notebook.name] == [], (
+        f"{notebook.name} left {executions.leftovers[notebook.name]} in its temporary folder: use "
+        "tempfile.TemporaryDirectory (removed at the end, or when the kernel shuts down) or the course's cache")
+
