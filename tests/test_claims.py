@@ -131,6 +131,19 @@ def test_the_robustness_table_merges_runs_and_parses(tmp_path, monkeypatch):
     assert "-0.5 points (avx2/0)" in table[1] and "held in 2 of 3" in table[0]
 
 
+def test_a_withdrawn_claim_leaves_the_table_once_the_chapter_runs_without_it():
+    def run(seed, claims):
+        return {"notebook": "04_x.ipynb", "seed": seed, "kernel": "avx512", "digest": str(seed), "seconds": 1.0,
+                "date": "2026-12-05", "error": None,
+                "tests": [{"claim": c, "what": "t", "value": 1.0, "bound": 0.0, "direction": ">=", "unit": "",
+                           "margin": 1.0, "passes": True} for c in claims]}
+
+    old, new = run(0, ["kept", "withdrawn"]), run(1, ["kept"])
+    left = robustness.withdrawn_left_out([old, new], current={id(new)})
+    assert [[t["claim"] for t in r["tests"]] for r in left] == [["kept"], ["kept"]]
+    assert robustness.withdrawn_left_out([old, new], current=set()) == [old, new]  # no run on the present code yet
+
+
 def test_the_published_margin_table_parses():
     runs = robustness.load_records()
     assert runs, "book/_margins.json holds the robustness runs (scripts/robustness.py)"

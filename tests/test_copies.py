@@ -47,6 +47,22 @@ def test_in_the_clipart_near_copies_are_few_and_recoloured_drawings():
     assert not closest.exact and (colours[0] - colours[1]).abs().max() > 10  # the same drawing, other colours
 
 
+def test_the_fast_search_finds_exactly_the_pairs_a_full_comparison_finds():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (600, 1, 12, 12), dtype=torch.uint8)
+    noisy = (images[:40].float() + torch.randn(40, 1, 12, 12) * torch.linspace(2, 30, 40).view(-1, 1, 1, 1))
+    images = torch.cat([images, noisy.clamp(0, 255).to(torch.uint8), images[:1], torch.zeros(2, 1, 12, 12, dtype=torch.uint8)])
+    thumbs = copies.thumbnails(images, side=None)
+    similarity = thumbs @ thumbs.T
+    for threshold in (0.9, 0.99):
+        full = {(a, b) for a, b in torch.nonzero(similarity >= threshold).tolist() if a < b}
+        found = copies._similar_pairs(thumbs, threshold, dims=8, block=64)
+        assert {(a, b) for a, b, _ in found} == full and len(found) == len(full) > 0
+        assert all(abs(s - float(similarity[a, b])) < 1e-5 for a, b, s in found)
+    wide = copies._similar_pairs(thumbs, 0.9, dims=500)  # more directions than the thumbnails have
+    assert {(a, b) for a, b, _ in wide} == {(a, b) for a, b in torch.nonzero(similarity >= 0.9).tolist() if a < b}
+
+
 def test_describe_puts_copies_across_splits_first():
     found = [copies.Copy(0, 1, 1.0, True), copies.Copy(2, 3, 0.9912, False)]
     lines = copies.describe(found, ["a.png", "b.png", "c.jpg", "d.jpg"], ["train", "train", "train", "test"])

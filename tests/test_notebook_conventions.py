@@ -41,6 +41,12 @@ def test_committed_without_outputs(notebook):
     assert all(not c.outputs and c.execution_count is None for c in _code(nb))
 
 
+def test_solutions_are_folded_in_the_book(notebook):
+    _, nb = notebook
+    solutions = [c for c in _code(nb) if "solution" in c.metadata.get("tags", [])]
+    assert all("hide-cell" in c.metadata["tags"] for c in solutions), "a reader opens a solution, it does not face them"
+
+
 def test_parameters_cell_and_closing_claim(notebook):
     _, nb = notebook
     assert sum("parameters" in c.metadata.get("tags", []) for c in _code(nb)) == 1

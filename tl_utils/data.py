@@ -95,7 +95,7 @@ def _unique(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _copies_left_out(name: str, x: np.ndarray, y: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Examples that copy one in an earlier split (tl_utils.copies), or that copy an example with
-    another label, as indices; computed once and cached (Fashion-MNIST's takes about a minute)."""
+    another label, as indices; computed once and cached (Fashion-MNIST's takes a few seconds)."""
     side, similarity = REGISTRY[name].near
     key = keys.digest(x, y, codes, side, similarity, keys.source_digest(copies, _copies_left_out))
     stored = cache_dir() / "copies" / f"{name}-{key[:16]}.npy"

@@ -155,8 +155,8 @@ def progress(iterable=None, **kwargs):
 
 def describe_environment() -> dict[str, str]:
     """Versions and hardware, for the versions cell at the top of each chapter."""
-    import timm
-    import transformers
+    # The versions from the installed metadata: importing timm and transformers costs seconds a chapter may not need.
+    from importlib.metadata import version
 
     device = get_device()
     if device.type == "cuda":
@@ -166,8 +166,8 @@ def describe_environment() -> dict[str, str]:
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "timm": timm.__version__,
-        "transformers": transformers.__version__,
+        "timm": version("timm"),
+        "transformers": version("transformers"),
         "device": str(device),
         "hardware": hardware,
     }
