@@ -13,6 +13,7 @@ def _result(compare: bool) -> dict:
 def test_the_table_divides_by_the_median_calibration():
     text = bench.table(_result(compare=False))
     assert "| 01_x | 120 | 30.0 |" in text and "median 4.00 s" in text and "make bench" in text
+    assert "| all together | 120 | 30.0 |" in text and "is within it" in text
 
 
 def test_with_a_comparison_the_table_gives_the_ratio_before_and_the_change():

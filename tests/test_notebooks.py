@@ -14,9 +14,6 @@ from run_notebooks import EXECUTED, chapters
 # before the device/keys rework, chapter 2, took 351 s, about 114 times a 3.1 s workload. The latest
 # table is in book/instructors.md (`make bench` makes one on any machine).
 BUDGET_RATIO = 160
-# The chapters together: under 30 minutes on the reference machine of ../shared/DESIGN.md (a fresh
-# 2-core machine whose calibration median was 2.55 s), so 1800 / 2.55 units of the workload.
-COURSE_BUDGET_RATIO = 1800 / 2.55
 
 
 @pytest.mark.slow
@@ -50,20 +47,3 @@ def test_a_chapter_leaves_nothing_in_the_temporary_folder(notebook, executions):
         f"{notebook.name} left {executions.leftovers[notebook.name]} in its temporary folder: use "
         "tempfile.TemporaryDirectory (removed at the end, or when the kernel shuts down) or the course's cache")
 
-
-@pytest.mark.slow
-def test_the_chapters_together_fit_the_course_budget(executions):
-    # Each chapter may fit its own budget while the course grows past what a class can run in a
-    # sitting: the sum is budgeted too, in the same units.
-    seconds = {}
-    for notebook in chapters():
-        try:
-            seconds[notebook.name] = executions.get(notebook)
-        except Exception:  # noqa: BLE001 - that failure is reported once, by the chapter's own test
-            pytest.skip(f"{notebook.name} did not run, so the chapters' total is unknown")
-    total = sum(seconds.values()) / executions.unit()
-    slowest = sorted(seconds, key=seconds.get, reverse=True)[:3]
-    assert total <= COURSE_BUDGET_RATIO, (
-        f"the chapters together took {sum(seconds.values()):.0f} s, {total:.0f} times the calibration workload, "
-        f"over the course's budget of {COURSE_BUDGET_RATIO:.0f} (30 minutes on the reference machine); "
-        f"the slowest: {', '.join(f'{n} {seconds[n]:.0f} s' for n in slowest)}")
