@@ -255,6 +255,7 @@ def write_table(runs: list[dict], path: Path = TABLE) -> str:
     current = {id(r) for r in runs if (ROOT / _folder(r["notebook"]) / r["notebook"]).is_file()
                and r["digest"] == digest(ROOT / _folder(r["notebook"]) / r["notebook"], _modules(r["tests"]))}
     stale = {r["notebook"] for r in runs if id(r) not in current}
+    sweep = sweep_lines(runs, current)
     runs = withdrawn_left_out(runs, current)
     lines = ["| chapter | claim | test | runs | smallest margin (kernel/seed) | median | spread (s.d.) | verdict |",
              "|---|---|---|---:|---|---:|---:|---|"]
@@ -271,9 +272,32 @@ def write_table(runs: list[dict], path: Path = TABLE) -> str:
     errors = [f"{r['notebook']} ({r['kernel']}/{r['seed']}): {r['error']}" for r in runs if r["error"]]
     head = (f"Runs: {len(runs)} executions of {len({r['notebook'] for r in runs})} chapters, seeds "
             f"{', '.join(map(str, seeds))}, CPU kernels {', '.join(kernels)}; latest {max((r['date'] for r in runs), default='-')}.")
-    text = "\n".join([head, "", *lines, ""] + ([f"Runs that stopped early: {'; '.join(errors)}.", ""] if errors else []))
+    text = "\n".join([head, "", *lines, ""] + ([f"Runs that stopped early: {'; '.join(errors)}.", ""] if errors else [])
+                     + ["Runs on each chapter's present code, and what its sweep still lacks:", "", *sweep, ""])
     path.write_text(text, encoding="utf-8")
     return text
+
+
+def sweep_lines(runs: list[dict], current: set[int], seeds: int = 5, other_seeds: int = 2) -> list[str]:
+    """A line per chapter of `runs`: the seeds run on its present code (the runs whose id() is in
+    `current`) on each kernel, and what the sweep (`seeds` on one kernel, the first `other_seeds`
+    of them on every other kernel of `runs`) still lacks, or that it is complete."""
+    kernels = sorted({r["kernel"] for r in runs}, key=KERNELS.index, reverse=True)  # the most capable first
+    done: dict[str, dict[str, set]] = {r["notebook"]: {} for r in runs}
+    for r in runs:
+        if id(r) in current and r["error"] is None:
+            done[r["notebook"]].setdefault(r["kernel"], set()).add(r["seed"])
+    out = []
+    for notebook, by_kernel in sorted(done.items()):
+        if not by_kernel:
+            out.append(f"- {notebook.removesuffix('.ipynb')}: no run on its present code yet.")
+            continue
+        own = max(kernels, key=lambda k: (len(by_kernel.get(k, ())), -kernels.index(k)))  # a tie: the most capable
+        lacking = {k: sorted(set(range(seeds if k == own else other_seeds)) - by_kernel.get(k, set())) for k in kernels}
+        ran = "; ".join(f"{k} {', '.join(map(str, sorted(by_kernel[k])))}" for k in kernels if k in by_kernel)
+        gaps = "; ".join(f"{k} {', '.join(map(str, s))}" for k, s in lacking.items() if s)
+        out.append(f"- {notebook.removesuffix('.ipynb')}: seeds {ran}; " + (f"lacks {gaps}." if gaps else "the sweep is complete."))
+    return out
 
 
 def _folder(name: str) -> str:

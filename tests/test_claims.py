@@ -144,6 +144,22 @@ def test_a_withdrawn_claim_leaves_the_table_once_the_chapter_runs_without_it():
     assert robustness.withdrawn_left_out([old, new], current=set()) == [old, new]  # no run on the present code yet
 
 
+def test_the_sweep_lines_say_what_each_chapter_lacks():
+    def run(notebook, kernel, seed, error=None):
+        return {"notebook": notebook, "seed": seed, "kernel": kernel, "digest": "x", "seconds": 1.0,
+                "date": "2026-12-05", "error": error, "tests": []}
+
+    full = [run("01_a.ipynb", "avx512", s) for s in range(5)] + [run("01_a.ipynb", k, s) for k in ("avx2", "default") for s in (0, 1)]
+    part = [run("02_b.ipynb", "avx512", 0), run("02_b.ipynb", "avx2", 1), run("02_b.ipynb", "avx512", 1, error="stopped")]
+    stale = [run("03_c.ipynb", "avx512", 0)]
+    runs = full + part + stale
+    lines = robustness.sweep_lines(runs, current={id(r) for r in full + part})
+    assert lines[0] == "- 01_a: seeds avx512 0, 1, 2, 3, 4; avx2 0, 1; default 0, 1; the sweep is complete."
+    assert lines[1] == "- 02_b: seeds avx512 0; avx2 1; lacks avx512 1, 2, 3, 4; avx2 0; default 0, 1."  # a stopped run counts for nothing
+    assert lines[2] == "- 03_c: no run on its present code yet."
+    assert "the sweep is complete" in robustness.sweep_lines(full, {id(r) for r in full}, seeds=2)[0]
+
+
 def test_the_published_margin_table_parses():
     runs = robustness.load_records()
     assert runs, "book/_margins.json holds the robustness runs (scripts/robustness.py)"
