@@ -50,6 +50,7 @@ RECORDS = ROOT / "book" / "_margins.json"
 TABLE = ROOT / "book" / "_margins.md"
 OUT = ROOT / "_build" / "robustness"
 KERNELS = ["default", "avx2", "avx512"]  # from the least capable instruction set
+SEEDS, OTHER_SEEDS = 5, 2  # the sweep: seeds 0 .. 4 on the machine's own kernels, 0 and 1 on each other
 # ATEN_CPU_CAPABILITY alone changes only PyTorch's own kernels: convolutions run in oneDNN and
 # matrix products in MKL, which choose their code by themselves. Measured on torch 2.15: with it
 # alone a convolution's and a matrix product's sums are bit for bit the AVX512 ones; these three
@@ -278,19 +279,21 @@ def write_table(runs: list[dict], path: Path = TABLE) -> str:
     return text
 
 
-def sweep_lines(runs: list[dict], current: set[int], seeds: int = 5, other_seeds: int = 2) -> list[str]:
+def sweep_lines(runs: list[dict], current: set[int], seeds: int = SEEDS, other_seeds: int = OTHER_SEEDS) -> list[str]:
     """A line per chapter of `runs`: the seeds run on its present code (the runs whose id() is in
     `current`) on each kernel, and what the sweep (`seeds` on one kernel, the first `other_seeds`
-    of them on every other kernel of `runs`) still lacks, or that it is complete."""
-    kernels = sorted({r["kernel"] for r in runs}, key=KERNELS.index, reverse=True)  # the most capable first
-    done: dict[str, dict[str, set]] = {r["notebook"]: {} for r in runs}
+    of them on every other kernel of `runs`) still lacks, or that it is complete. A run that
+    stopped early counts for nothing."""
+    rank = lambda k: KERNELS.index(k) if k in KERNELS else -1  # noqa: E731  (a kernel named elsewhere: last)
+    kernels = sorted({r["kernel"] for r in runs}, key=rank, reverse=True)  # the most capable first
+    done: dict[str, dict[str, set[int]]] = {r["notebook"]: {} for r in runs}
     for r in runs:
         if id(r) in current and r["error"] is None:
             done[r["notebook"]].setdefault(r["kernel"], set()).add(r["seed"])
     out = []
     for notebook, by_kernel in sorted(done.items()):
         if not by_kernel:
-            out.append(f"- {notebook.removesuffix('.ipynb')}: no run on its present code yet.")
+            out.append(f"- {notebook.removesuffix('.ipynb')}: no complete run on its present code yet.")
             continue
         own = max(kernels, key=lambda k: (len(by_kernel.get(k, ())), -kernels.index(k)))  # a tie: the most capable
         lacking = {k: sorted(set(range(seeds if k == own else other_seeds)) - by_kernel.get(k, set())) for k in kernels}
@@ -307,8 +310,8 @@ def _folder(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 on this machine's own kernels (5)")
-    parser.add_argument("--other-seeds", type=int, default=2, help="the first N of them on each other kernel (2)")
+    parser.add_argument("--seeds", type=int, default=SEEDS, help=f"seeds 0 .. N-1 on this machine's own kernels ({SEEDS})")
+    parser.add_argument("--other-seeds", type=int, default=OTHER_SEEDS, help=f"the first N of them on each other kernel ({OTHER_SEEDS})")
     parser.add_argument("--kernel", action="append", choices=KERNELS, help="only this kernel (repeatable)")
     parser.add_argument("--seed", action="append", type=int, help="only this seed (repeatable)")
     parser.add_argument("--from-tests", action="store_true", help="merge the last `make test`'s executions, run nothing")

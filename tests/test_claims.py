@@ -151,12 +151,15 @@ def test_the_sweep_lines_say_what_each_chapter_lacks():
 
     full = [run("01_a.ipynb", "avx512", s) for s in range(5)] + [run("01_a.ipynb", k, s) for k in ("avx2", "default") for s in (0, 1)]
     part = [run("02_b.ipynb", "avx512", 0), run("02_b.ipynb", "avx2", 1), run("02_b.ipynb", "avx512", 1, error="stopped")]
-    stale = [run("03_c.ipynb", "avx512", 0)]
+    stale = [run("02_b.ipynb", "avx512", 2), run("03_c.ipynb", "avx512", 0)]  # runs on older code
     runs = full + part + stale
     lines = robustness.sweep_lines(runs, current={id(r) for r in full + part})
     assert lines[0] == "- 01_a: seeds avx512 0, 1, 2, 3, 4; avx2 0, 1; default 0, 1; the sweep is complete."
-    assert lines[1] == "- 02_b: seeds avx512 0; avx2 1; lacks avx512 1, 2, 3, 4; avx2 0; default 0, 1."  # a stopped run counts for nothing
-    assert lines[2] == "- 03_c: no run on its present code yet."
+    assert lines[1] == "- 02_b: seeds avx512 0; avx2 1; lacks avx512 1, 2, 3, 4; avx2 0; default 0, 1."  # stopped or stale: lacking
+    assert lines[2] == "- 03_c: no complete run on its present code yet."
+    mostly_avx2 = [run("04_d.ipynb", "avx2", s) for s in range(3)] + [run("04_d.ipynb", "sve256", 0)]  # a kernel named elsewhere
+    line = robustness.sweep_lines(mostly_avx2, {id(r) for r in mostly_avx2})[0]
+    assert line == "- 04_d: seeds avx2 0, 1, 2; sve256 0; lacks avx2 3, 4; sve256 1."  # the kernel with most seeds is the main one
     assert "the sweep is complete" in robustness.sweep_lines(full, {id(r) for r in full}, seeds=2)[0]
 
 
