@@ -279,6 +279,12 @@ def write_table(runs: list[dict], path: Path = TABLE) -> str:
     return text
 
 
+def sweep(kernels: list[str], seeds: int = SEEDS, other_seeds: int = OTHER_SEEDS) -> list[tuple[str, int]]:
+    """The (kernel, seed) runs of a full sweep: seeds 0 .. `seeds`-1 on the first of `kernels` (the
+    machine's own), the first `other_seeds` of them on each other."""
+    return [(k, s) for i, k in enumerate(kernels) for s in range(seeds if i == 0 else other_seeds)]
+
+
 def sweep_lines(runs: list[dict], current: set[int], seeds: int = SEEDS, other_seeds: int = OTHER_SEEDS) -> list[str]:
     """A line per chapter of `runs`: the seeds run on its present code (the runs whose id() is in
     `current`) on each kernel, and what the sweep (`seeds` on one kernel, the first `other_seeds`
@@ -296,7 +302,8 @@ def sweep_lines(runs: list[dict], current: set[int], seeds: int = SEEDS, other_s
             out.append(f"- {notebook.removesuffix('.ipynb')}: no complete run on its present code yet.")
             continue
         own = max(kernels, key=lambda k: (len(by_kernel.get(k, ())), -kernels.index(k)))  # a tie: the most capable
-        lacking = {k: sorted(set(range(seeds if k == own else other_seeds)) - by_kernel.get(k, set())) for k in kernels}
+        planned = sweep([own] + [k for k in kernels if k != own], seeds, other_seeds)
+        lacking = {k: sorted(s for kk, s in planned if kk == k and s not in by_kernel.get(k, set())) for k in kernels}
         ran = "; ".join(f"{k} {', '.join(map(str, sorted(by_kernel[k])))}" for k in kernels if k in by_kernel)
         gaps = "; ".join(f"{k} {', '.join(map(str, s))}" for k, s in lacking.items() if s)
         out.append(f"- {notebook.removesuffix('.ipynb')}: seeds {ran}; " + (f"lacks {gaps}." if gaps else "the sweep is complete."))
@@ -322,7 +329,7 @@ def main() -> None:
     if args.from_tests:
         save_records(merge(load_records(), from_test_logs()))
     elif not args.table_only:
-        plan = [(k, s) for i, k in enumerate(kernels_here()) for s in range(args.seeds if i == 0 else args.other_seeds)]
+        plan = sweep(kernels_here(), args.seeds, args.other_seeds)
         if args.kernel or args.seed:
             plan = [(k, s) for k in (args.kernel or [kernels_here()[0]]) for s in (args.seed or [0])]
         for notebook in [n.resolve() for n in args.notebooks] or run_notebooks.chapters():
