@@ -253,13 +253,12 @@ def withdrawn_left_out(runs: list[dict], current: set[int]) -> list[dict]:
 
 def write_table(runs: list[dict], path: Path = TABLE) -> str:
     """The markdown table of every recorded claim test; returns it."""
+    keys = {id(r): (r["notebook"], tuple(_modules(r["tests"]))) for r in runs}
     digests: dict[tuple, str | None] = {}  # (notebook, modules) -> its present digest, read once
-    for r in runs:
-        key = (r["notebook"], tuple(_modules(r["tests"])))
-        if key not in digests:
-            notebook = ROOT / _folder(r["notebook"]) / r["notebook"]
-            digests[key] = digest(notebook, list(key[1])) if notebook.is_file() else None
-    current = {id(r) for r in runs if r["digest"] == digests[(r["notebook"], tuple(_modules(r["tests"])))]}
+    for notebook_name, modules in set(keys.values()):
+        notebook = ROOT / _folder(notebook_name) / notebook_name
+        digests[notebook_name, modules] = digest(notebook, list(modules)) if notebook.is_file() else None
+    current = {id(r) for r in runs if r["digest"] == digests[keys[id(r)]]}
     stale = {r["notebook"] for r in runs if id(r) not in current}
     sweep = sweep_lines(runs, current)
     runs = withdrawn_left_out(runs, current)
